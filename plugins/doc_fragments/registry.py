@@ -1,0 +1,134 @@
+# Copyright: (c) 2026, airgap.hangar contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Registry connection options, matching plugins/module_utils/module_support.py."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:  # pylint: disable=too-few-public-methods
+    """C(DOCUMENTATION) for one registry; C(SOURCE)/C(DESTINATION)/C(COMMON) for copy modules."""
+
+    DOCUMENTATION = r"""
+options:
+  username:
+    description:
+      - User name for the registry.
+      - When not set, credentials come from O(auth_file), then from the containers and Docker
+        auth files in their standard places, including their credential helpers.
+    type: str
+    env:
+      - name: HANGAR_USERNAME
+  password:
+    description:
+      - Password or access token for the registry. Requires O(username).
+    type: str
+    env:
+      - name: HANGAR_PASSWORD
+  validate_certs:
+    description:
+      - Verify the registry's TLS certificate.
+      - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP,
+        as skopeo and podman do. To use plain HTTP with checks on, write the registry as
+        C(http://host:port).
+    type: bool
+    default: true
+    aliases: [tls_verify]
+  client_cert:
+    description:
+      - PEM client certificate for registries that require one. Requires O(client_key).
+      - A C(*.cert)/C(*.key) pair in the registry's certs.d directory is used when this is not set.
+    type: path
+    aliases: [tls_client_cert]
+  client_key:
+    description:
+      - PEM key of O(client_cert).
+    type: path
+    aliases: [tls_client_key]
+"""
+
+    SOURCE = r"""
+options:
+  src_username:
+    description:
+      - User name for the source registries.
+      - When not set, credentials come from O(auth_file), then from the containers and Docker
+        auth files in their standard places, including their credential helpers.
+    type: str
+    env:
+      - name: HANGAR_SRC_USERNAME
+  src_password:
+    description:
+      - Password or access token for the source registries. Requires O(src_username).
+    type: str
+    env:
+      - name: HANGAR_SRC_PASSWORD
+  src_validate_certs:
+    description:
+      - Verify the TLS certificates of the source registries.
+      - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP.
+    type: bool
+    default: true
+    aliases: [src_tls_verify]
+"""
+
+    DESTINATION = r"""
+options:
+  dest_username:
+    description:
+      - User name for the destination registry.
+      - When not set, credentials come from O(auth_file), then from the containers and Docker
+        auth files in their standard places, including their credential helpers.
+    type: str
+    env:
+      - name: HANGAR_DEST_USERNAME
+  dest_password:
+    description:
+      - Password or access token for the destination registry. Requires O(dest_username).
+    type: str
+    env:
+      - name: HANGAR_DEST_PASSWORD
+  dest_validate_certs:
+    description:
+      - Verify the TLS certificate of the destination registry.
+      - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP.
+    type: bool
+    default: true
+    aliases: [dest_tls_verify]
+"""
+
+    COMMON = r"""
+options:
+  auth_file:
+    description:
+      - A containers C(auth.json) or Docker C(config.json) to read credentials from before the
+        standard places (C($XDG_RUNTIME_DIR/containers/auth.json),
+        C(~/.config/containers/auth.json), C($DOCKER_CONFIG/config.json) or
+        C(~/.docker/config.json)).
+    type: path
+    aliases: [authfile]
+    env:
+      - name: REGISTRY_AUTH_FILE
+  ca_path:
+    description:
+      - PEM file of extra certificate authorities to trust, added to the system ones.
+    type: path
+    aliases: [ca_cert]
+  certs_dir:
+    description:
+      - Directory holding one C(host:port) directory per registry, in the containers certs.d
+        layout (C(*.crt) CAs, C(*.cert) and C(*.key) client pairs).
+      - When not set, C(~/.config/containers/certs.d), C(/etc/containers/certs.d) and
+        C(/etc/docker/certs.d) are searched.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for a connection or for the next bytes of an answer.
+    type: float
+    default: 60
+  retries:
+    description:
+      - How often a request that failed to connect, broke, or met a busy registry (429, 5xx) is
+        retried, with growing pauses. A C(Retry-After) header is honoured.
+    type: int
+    default: 3
+"""
