@@ -7,7 +7,8 @@ The option specs here match plugins/doc_fragments/registry.py option for option.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import threading
+from typing import Any, Dict
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
@@ -78,14 +79,22 @@ class ClientFactory:
         self.module = module
         self.pool_size = pool_size
         self.bundles = CaBundles()
+        self.schemes: Dict[str, str] = {}
         self._clients: Dict[tuple, RegistryClient] = {}
+        self._lock = threading.Lock()
 
     def client(self, registry: str, prefix: str = "") -> RegistryClient:
-        """The client for ``registry`` with the options of side ``prefix`` (``src_``/``dest_``)."""
+        """The client for ``registry`` with the options of side ``prefix`` (``src_``/``dest_``).
+
+        A scheme the user wrote for this host (``http://``) in any option is kept.
+        """
+        if registry in self.schemes:
+            registry = f"{self.schemes[registry]}://{registry}"
         key = (registry, prefix)
-        if key not in self._clients:
-            self._clients[key] = self._build(registry, prefix)
-        return self._clients[key]
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._build(registry, prefix)
+            return self._clients[key]
 
     def _build(self, registry: str, prefix: str) -> RegistryClient:
         params = self.module.params
@@ -123,6 +132,3 @@ def fail(module: Any, error: HangarError, **result: Any) -> None:
     module.fail_json(msg=str(error), **result)
 
 
-def option_or_none(params: Dict[str, Any], name: str) -> Optional[Any]:
-    value = params.get(name)
-    return value if value not in ("", []) else None

@@ -1,0 +1,46 @@
+# Copyright: (c) 2026, airgap.hangar contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Create the destination projects of a copy when the destination registry is Harbor 2.x.
+
+Hangar's load does this and its mirror does not, so users of its mirror meet "authentication
+required" on every push into a project nobody created. Here both do it, before any image is
+copied, and a project that cannot be created fails the task with Harbor's reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List
+
+from ansible_collections.airgap.hangar.plugins.module_utils.harbor import HarborClient
+from ansible_collections.airgap.hangar.plugins.module_utils.reference import Reference
+
+
+def projects_by_registry(destinations: Iterable[Reference]) -> Dict[str, List[str]]:
+    found: Dict[str, List[str]] = {}
+    for ref in destinations:
+        names = found.setdefault(ref.registry, [])
+        if ref.project not in names:
+            names.append(ref.project)
+    return found
+
+
+def ensure_projects(module: Any, clients: Any, destinations: Iterable[Reference],
+                    prefix: str) -> List[str]:
+    """Create missing projects on every Harbor destination; returns the names created.
+
+    A destination that is not Harbor (no ``/api/v2.0/ping``) is left alone: a plain registry
+    creates repositories on push.
+    """
+    created: List[str] = []
+    for registry, names in projects_by_registry(destinations).items():
+        registry_client = clients.client(registry, prefix)
+        harbor = HarborClient.detect(
+            registry_client.base_url, registry_client.settings,
+            registry_client.auth.credentials)
+        if harbor is None:
+            continue
+        try:
+            created.extend(harbor.ensure_projects(names, check_mode=module.check_mode))
+        finally:
+            harbor.close()
+    return created
