@@ -22,7 +22,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils import media_types a
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.platform import (
     Platform,
-    PlatformError,
     PlatformFilter,
     build_index,
     helper_tag,
@@ -32,14 +31,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils.platform import (
     select_manifests,
     signature_tags,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils.reference import (
-    Reference,
-    ReferenceError,
-)
+from ansible_collections.airgap.hangar.plugins.module_utils.reference import Reference
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import (
     Descriptor,
     Manifest,
-    ManifestUnknown,
     compute_digest,
 )
 
@@ -265,7 +260,7 @@ class CopyEngine:
         started = time.monotonic()
         try:
             self._copy(task, result, started + self.options.image_timeout)
-        except (HangarError, ReferenceError, PlatformError) as error:
+        except HangarError as error:
             result.action, result.error = ACTION_FAILED, str(error)
         result.seconds = time.monotonic() - started
         return result
@@ -490,8 +485,3 @@ def summarize(results: List[ImageResult], seconds: float) -> Dict[str, Any]:
     rate = total_bytes / (1 << 20) / seconds if seconds > 0 else 0.0
     return dict(total=len(results), bytes=total_bytes, seconds=round(seconds, 3),
                 mib_per_second=round(rate, 2), **counts)
-
-
-def _import_check() -> None:
-    """Names kept importable for the targets' modules."""
-    _ = (ManifestUnknown,)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import (
     TAG_RE,
     TAG_RULE,
@@ -26,7 +27,7 @@ OPTION_SOURCE_NAME = "images option"
 _MIRROR_FORM = "SOURCE DEST TAG"
 
 
-class ImageListError(ValueError):
+class ImageListError(HangarError, ValueError):
     """An image list file that cannot be read at all (missing, unreadable, not UTF-8)."""
 
 

@@ -22,7 +22,10 @@ class PlatformNotFound(HangarError):
     """The index has no manifest for the platform asked for."""
 
 
-def describe_platform(platform: Platform, digest: str, media_type: str, size: int) -> dict:
+def describe_platform(platform: Optional[Platform], digest: str, media_type: str,
+                      size: int) -> dict:
+    """One entry of ``platforms``; an index entry without a platform has empty fields."""
+    platform = platform or Platform(os="", architecture="")
     return dict(os=platform.os, architecture=platform.architecture,
                 variant=platform.variant or "", digest=digest, media_type=media_type, size=size)
 

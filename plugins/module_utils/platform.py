@@ -13,6 +13,7 @@ import dataclasses
 import json
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.media_types import (
     ATTESTATION_SUBJECT_KEY,
     ATTESTATION_TYPE,
@@ -52,7 +53,7 @@ _GO_ESCAPES = {
 }
 
 
-class PlatformError(ValueError):
+class PlatformError(HangarError, ValueError):
     """A platform or index descriptor that cannot be used."""
 
 

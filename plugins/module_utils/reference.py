@@ -13,6 +13,8 @@ import dataclasses
 import re
 from typing import Optional, Tuple
 
+from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
+
 DEFAULT_REGISTRY = "docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 DEFAULT_PROJECT = "library"
@@ -38,7 +40,7 @@ TAG_RULE = "up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"
 _DIGEST_RULE = "sha256:<64 lowercase hex> or sha512:<128 lowercase hex>"
 
 
-class ReferenceError(ValueError):
+class ReferenceError(HangarError, ValueError):
     """An image reference, registry name or digest that cannot be used.
 
     ``text`` is the offending input and ``problem`` says what is wrong with it and what a valid

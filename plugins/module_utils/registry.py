@@ -27,6 +27,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.auth import (
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.credentials import CredentialStore
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
+from ansible_collections.airgap.hangar.plugins.module_utils.reference import validate_digest
 from ansible_collections.airgap.hangar.plugins.module_utils.tls import CaBundles
 from ansible_collections.airgap.hangar.plugins.module_utils.transport import (
     IO_BLOCK,
@@ -130,16 +131,6 @@ def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{HASHES[algorithm](data).hexdigest()}"
 
 
-def checked_digest(digest: str) -> str:
-    """Refuse a digest string that could smuggle a path into a URL (CVE-2024-3727)."""
-    algorithm, _, hexpart = digest.partition(":")
-    lengths = {"sha256": 64, "sha512": 128}
-    valid_hex = all(c in "0123456789abcdef" for c in hexpart)
-    if algorithm not in lengths or len(hexpart) != lengths[algorithm] or not valid_hex:
-        raise RegistryError(f'invalid digest "{digest}": expected sha256:<64 lowercase hex>')
-    return digest
-
-
 def is_digest(ident: str) -> bool:
     return ident.startswith(("sha256:", "sha512:"))
 
@@ -186,7 +177,7 @@ class BlobStream:
                  size: Optional[int]) -> None:
         self.client = client
         self.repository = repository
-        self.digest = checked_digest(digest)
+        self.digest = validate_digest(digest)
         self.size = size
         self._hash = HASHES[digest.split(":", 1)[0]]()
         self.received = 0
@@ -413,9 +404,10 @@ class RegistryClient:
 
     def _unknown(self, response: Any, where: str) -> ManifestUnknown:
         code, message = registry_error(response)
+        detail = f" ({message})" if message and message != "manifest unknown" else ""
         return ManifestUnknown(
-            f"manifest unknown: {where} does not exist ({code or 404}"
-            f"{': ' + message if message else ''}); check the repository name and tag",
+            f"manifest unknown: {where} does not exist{detail}; check the repository name "
+            "and tag",
             registry=self.registry, status=404, code=code or "MANIFEST_UNKNOWN")
 
     def head_manifest(self, repository: str, ident: str) -> Optional[Descriptor]:
@@ -433,7 +425,7 @@ class RegistryClient:
         if not is_digest(digest) or media_type not in mt.MANIFEST_TYPES:
             # Some registries omit the digest on HEAD; the full GET is the reliable answer.
             return self.get_manifest(repository, ident).descriptor
-        return Descriptor(media_type, checked_digest(digest), int(size) if size.isdigit() else 0)
+        return Descriptor(media_type, validate_digest(digest), int(size) if size.isdigit() else 0)
 
     def put_manifest(self, repository: str, ident: str, raw: bytes, media_type: str) -> str:
         """Push manifest bytes unchanged; the registry must store them under their digest."""
@@ -472,7 +464,7 @@ class RegistryClient:
 
     def blob_size(self, repository: str, digest: str) -> Optional[int]:
         """The size of a blob in a repository, or None when the repository lacks it."""
-        path = f"/v2/{repository}/blobs/{checked_digest(digest)}"
+        path = f"/v2/{repository}/blobs/{validate_digest(digest)}"
         response = self.request("HEAD", repository, path)
         response.close()
         if response.status_code == 404:
@@ -484,7 +476,7 @@ class RegistryClient:
 
     def blob_response(self, repository: str, digest: str, offset: int = 0) -> Any:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        path = f"/v2/{repository}/blobs/{checked_digest(digest)}"
+        path = f"/v2/{repository}/blobs/{validate_digest(digest)}"
         response = self.request("GET", repository, path, headers=headers, stream=True)
         if response.status_code not in (200, 206):
             with response:
@@ -506,7 +498,7 @@ class RegistryClient:
 
     def mount_blob(self, repository: str, digest: str, source_repository: str) -> bool:
         """Ask the registry to link a blob it holds in another repository; True when it did."""
-        query = urlencode({"mount": checked_digest(digest), "from": source_repository})
+        query = urlencode({"mount": validate_digest(digest), "from": source_repository})
         response = self.request(
             "POST", repository, f"/v2/{repository}/blobs/uploads/?{query}", push=True,
             extra_scopes=[repository_scope(source_repository, "pull")], replayable=True)
@@ -525,7 +517,7 @@ class RegistryClient:
         A failed session is restarted from the beginning; the source verifies its own digest,
         and the registry verifies it again at the final PUT.
         """
-        checked_digest(digest)
+        validate_digest(digest)
         attempts = 1 + self.settings.retries
         for attempt in range(attempts):
             try:
@@ -634,7 +626,7 @@ def _harbor_missing_project(message: str) -> str:
 
 def _checked_ident(ident: str) -> str:
     if is_digest(ident):
-        return checked_digest(ident)
+        return validate_digest(ident)
     if not ident or "/" in ident or "?" in ident or "#" in ident:
         raise RegistryError(f'invalid tag "{ident}"')
     return ident

@@ -207,10 +207,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.module_support impor
     registry_options,
     require_requests,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils.reference import (
-    ReferenceError,
-    parse_reference,
-)
+from ansible_collections.airgap.hangar.plugins.module_utils.reference import parse_reference
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import split_scheme
 
 
@@ -255,7 +252,7 @@ def main() -> None:
     clients = ClientFactory(module, pool_size=2)
     try:
         result = run(module, clients)
-    except (HangarError, ReferenceError) as error:
+    except HangarError as error:
         fail(module, error, exists=False)
     finally:
         clients.close()

@@ -271,7 +271,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils import bulk
 from ansible_collections.airgap.hangar.plugins.module_utils.copy_engine import CopyEngine, CopyTask
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.image_list import (
-    ImageListError,
     apply_overrides,
     combine,
 )
@@ -284,7 +283,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils.module_support impor
     source_options,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.projects import ensure_projects
-from ansible_collections.airgap.hangar.plugins.module_utils.reference import ReferenceError
 from ansible_collections.airgap.hangar.plugins.module_utils.registry_io import (
     RegistrySource,
     RegistryTarget,
@@ -364,7 +362,7 @@ def main() -> None:
     clients = ClientFactory(module, pool_size=module.params["jobs"] + 16)
     try:
         module.exit_json(**run(module, clients))
-    except (HangarError, ReferenceError, ImageListError) as error:
+    except HangarError as error:
         fail(module, error)
     finally:
         clients.close()
