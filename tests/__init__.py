@@ -1,0 +1,3 @@
+# Copyright: (c) 2026, airgap.hangar contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tests of airgap.hangar; a package so that ``tests.support`` imports from the repository root."""
