@@ -87,6 +87,8 @@ class ImageTarget(Protocol):
 
     def current(self, ref: Reference, want_document: bool) -> Optional[Manifest]: ...
 
+    def holds(self, plan: "ImagePlan") -> bool: ...
+
     def has_tag(self, ref: Reference, tag: str, digest: str) -> bool: ...
 
     def blob_present(self, ref: Reference, digest: str) -> bool: ...
@@ -143,9 +145,28 @@ class ImagePlan:
     single_platform: Optional[Platform] = None
     skipped: bool = False
 
-    @property
-    def present(self) -> bool:
-        return self.current is not None and self.current.digest == self.final.digest
+
+@dataclass
+class Prepared:
+    """An image between planning and transfer."""
+
+    result: "ImageResult"
+    started: float
+    plan: Optional[ImagePlan] = None
+    children: List[Child] = field(default_factory=list)
+    pending: bool = False
+
+    def fail(self, error: Exception) -> None:
+        self.result.action, self.result.error = ACTION_FAILED, str(error)
+        self.pending = False
+
+    def blobs(self) -> List[Descriptor]:
+        """Every blob this image needs, each digest once."""
+        unique: Dict[str, Descriptor] = {}
+        for child in self.children:
+            for blob in child.blobs:
+                unique.setdefault(blob.digest, blob)
+        return list(unique.values())
 
 
 @dataclass
@@ -245,44 +266,68 @@ class CopyEngine:
         self.blob_workers = blob_workers or min(max(4, options.jobs), 16)
         self._blob_pool: Optional[ThreadPoolExecutor] = None
 
-    def run(self, tasks: List[CopyTask]) -> List[ImageResult]:
-        """Copy every task; a failure of one image never stops the others."""
+    def run(self, tasks: List[CopyTask],
+            before_transfer: Optional[Callable[[List["Prepared"]], None]] = None,
+            ) -> List[ImageResult]:
+        """Copy every task; a failure of one image never stops the others.
+
+        All images are prepared first (read-only), so ``before_transfer`` sees every image that
+        will be written, with its blobs, before the first write; it may raise to stop the run.
+        """
         if not tasks:
             return []
         workers = max(1, min(self.options.jobs, len(tasks)))
         with ThreadPoolExecutor(self.blob_workers, "hangar-blob") as blobs, \
                 ThreadPoolExecutor(workers, "hangar-image") as images:
             self._blob_pool = blobs
-            return list(images.map(self.copy_image, tasks))
+            prepared = list(images.map(self.prepare, tasks))
+            if before_transfer is not None:
+                before_transfer([item for item in prepared if item.pending])
+            return list(images.map(self.transfer, prepared))
 
-    def copy_image(self, task: CopyTask) -> ImageResult:
-        result = ImageResult(task)
-        started = time.monotonic()
+    def prepare(self, task: CopyTask) -> "Prepared":
+        """Plan one image and, when it must be copied, fetch its platform manifests."""
+        item = Prepared(ImageResult(task), time.monotonic())
         try:
-            self._copy(task, result, started + self.options.image_timeout)
+            self._prepare(item)
         except HangarError as error:
-            result.action, result.error = ACTION_FAILED, str(error)
-        result.seconds = time.monotonic() - started
-        return result
+            item.fail(error)
+        return item
 
-    def _copy(self, task: CopyTask, result: ImageResult, deadline: float) -> None:
-        plan = self.plan(task)
+    def _prepare(self, item: "Prepared") -> None:
+        result = item.result
+        plan = item.plan = self.plan(result.task)
         result.platforms = plan.platforms
         if plan.skipped:
             result.action = ACTION_SKIPPED
-            result.warning = f"skipped {task.source}: {NO_PLATFORM_MESSAGE}"
+            result.warning = f"skipped {result.task.source}: {NO_PLATFORM_MESSAGE}"
             return
         result.before = plan.current.digest if plan.current else None
         result.digest = plan.final.digest
-        if plan.present and self._helper_tags_present(plan):
+        if self.target.holds(plan) and self._helper_tags_present(plan):
             result.action = ACTION_PRESENT
-            return
-        if self.options.check_mode:
+        elif self.options.check_mode:
             result.action = ACTION_WOULD_COPY
-            return
-        children = self.children(plan)
-        self._copy_blobs(plan, children, result, deadline)
-        self._push(plan, children, deadline)
+        else:
+            item.children = self.children(plan)
+            item.pending = True
+
+    def transfer(self, item: "Prepared") -> ImageResult:
+        """Copy the blobs and manifests of a prepared image; the tag is written last."""
+        result = item.result
+        if item.pending:
+            try:
+                self._transfer(item, item.started + self.options.image_timeout)
+            except HangarError as error:
+                item.fail(error)
+        result.seconds = time.monotonic() - item.started
+        return result
+
+    def _transfer(self, item: "Prepared", deadline: float) -> None:
+        plan, result = item.plan, item.result
+        assert plan is not None
+        self._run_blob_jobs(plan.task, item.blobs(), result, deadline)
+        self._push(plan, item.children, deadline)
         result.action = ACTION_COPIED
         if self.target.accepts_signatures and not self.options.remove_signatures:
             self._copy_signatures(plan, result, deadline)
@@ -367,14 +412,6 @@ class CopyEngine:
                     f"{manifest.media_type}, which cannot be copied as a platform manifest")
             children.append(Child(desc, manifest))
         return children
-
-    def _copy_blobs(self, plan: ImagePlan, children: List[Child], result: ImageResult,
-                    deadline: float) -> None:
-        unique = {}
-        for child in children:
-            for blob in child.blobs:
-                unique.setdefault(blob.digest, blob)
-        self._run_blob_jobs(plan.task, list(unique.values()), result, deadline)
 
     def _run_blob_jobs(self, task: CopyTask, blobs: List[Descriptor], result: ImageResult,
                        deadline: float) -> None:

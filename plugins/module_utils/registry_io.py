@@ -67,6 +67,10 @@ class RegistryTarget:
             return None
         return Manifest(b"", descriptor.media_type, descriptor.digest)
 
+    def holds(self, plan) -> bool:
+        """The tag already points at exactly what would be pushed."""
+        return plan.current is not None and plan.current.digest == plan.final.digest
+
     def has_tag(self, ref: Reference, tag: str, digest: str) -> bool:
         descriptor = self.client_for(ref.registry).head_manifest(ref.repository, tag)
         return descriptor is not None and descriptor.digest == digest
