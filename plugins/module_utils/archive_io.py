@@ -48,6 +48,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils.transport import ite
 UNKNOWN = "unknown"
 
 
+class NotInArchive(CopyError):
+    """The archive has no entry for the reference."""
+
+
 def entry_for(index_images: List[ImageEntry], ref: Reference) -> Optional[ImageEntry]:
     """The entry saved as ``ref``; Hangar's load uses the last of duplicates, so do we."""
     found = [entry for entry in index_images
@@ -79,7 +83,7 @@ class ArchiveSource:
     def entry(self, ref: Reference) -> ImageEntry:
         entry = entry_for(self.reader.images, ref)
         if entry is None:
-            raise CopyError(f"archive {self.reader.path} holds no image {ref}")
+            raise NotInArchive(f"archive {self.reader.path} holds no image {ref}")
         return entry
 
     def top(self, ref: Reference) -> Manifest:

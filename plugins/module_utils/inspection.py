@@ -14,8 +14,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils.reference import Ref
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import (
     Manifest,
     ManifestUnknown,
-    RegistryClient,
 )
+
+# Both the registry and the archive sources of the copy engine can be inspected.
+ImageSource = Any
 
 
 class PlatformNotFound(HangarError):
@@ -60,15 +62,15 @@ def pick_platform(platforms: List[dict], arch: str, os: str, variant: Optional[s
     raise PlatformNotFound(f"{where} has no {wanted} image; it has {available or 'none'}")
 
 
-def config_of(client: RegistryClient, repository: str, manifest: dict) -> Dict[str, Any]:
+def config_of(source: ImageSource, reference: Reference, manifest: dict) -> Dict[str, Any]:
     descriptor = manifest.get("config") or {}
     digest = descriptor.get("digest")
     if not digest:
         return {}
-    return json.loads(client.read_blob(repository, digest))
+    return json.loads(source.read_blob(reference, digest))
 
 
-def describe_manifest(client: RegistryClient, repository: str, manifest: Manifest,
+def describe_manifest(source: ImageSource, reference: Reference, manifest: Manifest,
                       want_config: bool) -> dict:
     """Layers, size, platform and (optionally) config of a single-platform manifest."""
     document = manifest.document
@@ -78,18 +80,22 @@ def describe_manifest(client: RegistryClient, repository: str, manifest: Manifes
         platform = Platform(os="linux", architecture=document.get("architecture", ""))
         return dict(layers=layers, size=0, platform=platform, config=None)
     layers = describe_layers(document)
-    config = config_of(client, repository, document)
+    config = config_of(source, reference, document)
     return dict(layers=layers, size=sum(layer["size"] for layer in layers),
                 platform=Platform.from_config(config), config=config if want_config else None)
 
 
-def inspect_image(client: RegistryClient, reference: Reference, *, arch: Optional[str] = None,
+def inspect_image(source: ImageSource, reference: Reference, *, arch: Optional[str] = None,
                   os: str = "linux", variant: Optional[str] = None, raw: bool = False,
-                  config: bool = False) -> dict:
-    """Everything hangar_inspect returns about ``reference``; ``exists`` is False if missing."""
+                  config: bool = False, missing: tuple = (ManifestUnknown,)) -> dict:
+    """Everything hangar_inspect returns about ``reference``; ``exists`` is False if missing.
+
+    ``source`` is a registry or archive source of the copy engine; ``missing`` lists the
+    exceptions that mean the image is not there.
+    """
     try:
-        top = client.get_manifest(reference.repository, reference.ident)
-    except ManifestUnknown:
+        top = source.top(reference)
+    except missing:
         return dict(exists=False)
     result: Dict[str, Any] = dict(exists=True, digest=top.digest, media_type=top.media_type,
                                   manifest=top.document, layers=[], size=0)
@@ -98,21 +104,21 @@ def inspect_image(client: RegistryClient, reference: Reference, *, arch: Optiona
     if top.is_index:
         result["platforms"] = index_platforms(top.document)
         if arch:
-            _describe_picked(client, reference, result, arch, os, variant, config)
+            _describe_picked(source, reference, result, arch, os, variant, config)
         return result
-    described = describe_manifest(client, reference.repository, top, config)
+    described = describe_manifest(source, reference, top, config)
     result["platforms"] = [describe_platform(described["platform"], top.digest, top.media_type,
                                              len(top.raw))]
     _copy_description(result, described)
     return result
 
 
-def _describe_picked(client: RegistryClient, reference: Reference, result: dict, arch: str,
+def _describe_picked(source: ImageSource, reference: Reference, result: dict, arch: str,
                      os: str, variant: Optional[str], config: bool) -> None:
     picked = pick_platform(result["platforms"], arch, os, variant, str(reference))
-    manifest = client.get_manifest(reference.repository, picked["digest"])
+    manifest = source.manifest(reference, picked["digest"])
     result["platform"] = picked
-    _copy_description(result, describe_manifest(client, reference.repository, manifest, config))
+    _copy_description(result, describe_manifest(source, reference, manifest, config))
 
 
 def _copy_description(result: dict, described: dict) -> None:

@@ -56,6 +56,12 @@ options:
       - Also return every tag of the repository in RV(tags).
     type: bool
     default: false
+  archive:
+    description:
+      - Inspect the image saved in this Hangar archive instead of asking a registry. O(image)
+        is matched against the archive's references after normalisation.
+      - The archive's blobs are verified as they are read.
+    type: path
 extends_documentation_fragment:
   - airgap.hangar.registry
   - airgap.hangar.registry.common
@@ -97,6 +103,12 @@ EXAMPLES = r"""
     image: http://127.0.0.1:5000/library/busybox:1.36
   register: busybox
   failed_when: not busybox.exists
+
+- name: Look into an archive before carrying it across
+  airgap.hangar.hangar_inspect:
+    image: docker.io/rancher/rancher:v2.9.0
+    archive: /mnt/transfer/rancher-images.zip
+    arch: amd64
 
 - name: List the tags of a repository, trusting a private CA
   airgap.hangar.hangar_inspect:
@@ -192,13 +204,18 @@ config:
   type: dict
 tags:
   description: Tags of the repository, in the registry's order.
-  returned: when O(list_tags=true)
+  returned: when O(list_tags=true) and O(archive) is not set
   type: list
   elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.hangar.plugins.module_utils.archive import ArchiveReader
+from ansible_collections.airgap.hangar.plugins.module_utils.archive_io import (
+    ArchiveSource,
+    NotInArchive,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.inspection import inspect_image
 from ansible_collections.airgap.hangar.plugins.module_utils.module_support import (
@@ -209,6 +226,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.module_support impor
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import parse_reference
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import split_scheme
+from ansible_collections.airgap.hangar.plugins.module_utils.registry_io import RegistrySource
 
 
 def argument_spec() -> dict:
@@ -220,23 +238,32 @@ def argument_spec() -> dict:
         raw=dict(type="bool", default=False),
         config=dict(type="bool", default=False),
         list_tags=dict(type="bool", default=False),
+        archive=dict(type="path"),
     )
     spec.update(registry_options())
     return spec
+
+
+def inspect_options(params: dict) -> dict:
+    return dict(arch=params["arch"], os=params["os"], variant=params["variant"],
+                raw=params["raw"], config=params["config"])
 
 
 def run(module: AnsibleModule, clients: ClientFactory) -> dict:
     params = module.params
     scheme, text = split_scheme(params["image"])
     reference = parse_reference(text)
-    registry = f"{scheme}://{reference.registry}" if scheme else reference.registry
-    client = clients.client(registry)
-    result = inspect_image(
-        client, reference, arch=params["arch"], os=params["os"], variant=params["variant"],
-        raw=params["raw"], config=params["config"],
-    )
-    if params["list_tags"]:
-        result["tags"] = client.list_tags(reference.repository)
+    if params["archive"]:
+        with ArchiveReader(params["archive"]) as reader:
+            result = inspect_image(ArchiveSource(reader), reference, missing=(NotInArchive,),
+                                   **inspect_options(params))
+    else:
+        if scheme:
+            clients.schemes[reference.registry] = scheme
+        source = RegistrySource(clients.client)
+        result = inspect_image(source, reference, **inspect_options(params))
+        if params["list_tags"]:
+            result["tags"] = clients.client(reference.registry).list_tags(reference.repository)
     result["image"] = str(reference)
     return result
 
