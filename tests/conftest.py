@@ -46,7 +46,7 @@ def _require(*markers: str) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for marker, (binary, _) in REQUIREMENTS.items():
+    for marker, (binary, unused_hint) in REQUIREMENTS.items():
         config.addinivalue_line("markers", f"{marker}: needs the {binary} binary on PATH")
 
 

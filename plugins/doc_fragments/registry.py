@@ -15,15 +15,13 @@ options:
       - User name for the registry.
       - When not set, credentials come from O(auth_file), then from the containers and Docker
         auth files in their standard places, including their credential helpers.
+      - Defaults to the environment variable E(HANGAR_USERNAME).
     type: str
-    env:
-      - name: HANGAR_USERNAME
   password:
     description:
       - Password or access token for the registry. Requires O(username).
+      - Defaults to the environment variable E(HANGAR_PASSWORD).
     type: str
-    env:
-      - name: HANGAR_PASSWORD
   validate_certs:
     description:
       - Verify the registry's TLS certificate.
@@ -53,15 +51,13 @@ options:
       - User name for the source registries.
       - When not set, credentials come from O(auth_file), then from the containers and Docker
         auth files in their standard places, including their credential helpers.
+      - Defaults to the environment variable E(HANGAR_SRC_USERNAME).
     type: str
-    env:
-      - name: HANGAR_SRC_USERNAME
   src_password:
     description:
       - Password or access token for the source registries. Requires O(src_username).
+      - Defaults to the environment variable E(HANGAR_SRC_PASSWORD).
     type: str
-    env:
-      - name: HANGAR_SRC_PASSWORD
   src_validate_certs:
     description:
       - Verify the TLS certificates of the source registries.
@@ -78,15 +74,13 @@ options:
       - User name for the destination registry.
       - When not set, credentials come from O(auth_file), then from the containers and Docker
         auth files in their standard places, including their credential helpers.
+      - Defaults to the environment variable E(HANGAR_DEST_USERNAME).
     type: str
-    env:
-      - name: HANGAR_DEST_USERNAME
   dest_password:
     description:
       - Password or access token for the destination registry. Requires O(dest_username).
+      - Defaults to the environment variable E(HANGAR_DEST_PASSWORD).
     type: str
-    env:
-      - name: HANGAR_DEST_PASSWORD
   dest_validate_certs:
     description:
       - Verify the TLS certificate of the destination registry.
@@ -104,10 +98,9 @@ options:
         standard places (C($XDG_RUNTIME_DIR/containers/auth.json),
         C(~/.config/containers/auth.json), C($DOCKER_CONFIG/config.json) or
         C(~/.docker/config.json)).
+      - Defaults to the environment variable E(REGISTRY_AUTH_FILE).
     type: path
     aliases: [authfile]
-    env:
-      - name: REGISTRY_AUTH_FILE
   ca_path:
     description:
       - PEM file of extra certificate authorities to trust, added to the system ones.

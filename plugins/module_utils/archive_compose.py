@@ -52,7 +52,7 @@ def compose(dest: str, readers: List[ArchiveReader], wanted: Optional[List[Refer
     """Make ``dest`` hold exactly the selected entries; nothing is written when it already does."""
     warnings: List[str] = []
     selection = select_entries(readers, wanted, warnings)
-    after = labels_of([entry for _, entry in selection])
+    after = labels_of([entry for unused_reader, entry in selection])
     before = _labels_at(dest)
     changed = before != after
     if changed and not check_mode:
@@ -85,7 +85,7 @@ def verify_archive(reader: ArchiveReader) -> List[Dict[str, str]]:
                 continue
             checked.add(digest)
             try:
-                for _ in iter_file(reader.open_blob(digest)):
+                for unused_chunk in iter_file(reader.open_blob(digest)):
                     pass
             except ArchiveError as error:
                 problems.append(dict(image=entry.reference, member=digest, error=str(error)))

@@ -100,8 +100,8 @@ class SaveJob:
 
     def _save(self, source: Any, options: CopyOptions, tasks: List[CopyTask],
               previous: Any) -> List[ImageResult]:
-        writer = ArchiveWriter(self.dest, append=self.append and not isinstance(previous,
-                                                                                 _NoArchive))
+        appending = self.append and not isinstance(previous, _NoArchive)
+        writer = ArchiveWriter(self.dest, append=appending)
         spool = new_spool_dir(self.dest)
         try:
             existing = writer if self.append else previous
@@ -187,4 +187,3 @@ class SaveJob:
     def describe(self) -> Dict[str, Any]:
         size = os.path.getsize(self.dest) if os.path.exists(self.dest) else 0
         return dict(path=self.dest, size=size, images=list(self.after))
-

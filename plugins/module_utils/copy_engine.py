@@ -475,8 +475,8 @@ class CopyEngine:
             source = plan.task.source.replace(tag=tag, digest=None)
             manifest = self.source.top(source)
             child = Child({"digest": manifest.digest}, manifest)
-            task = CopyTask(plan.task.line, source, plan.task.destination.replace(tag=tag,
-                                                                                   digest=None))
+            destination = plan.task.destination.replace(tag=tag, digest=None)
+            task = CopyTask(plan.task.line, source, destination)
             self._run_blob_jobs(task, child.blobs, result, deadline)
             self.target.put_child(task.destination, manifest, [tag])
 

@@ -57,7 +57,7 @@ def normalize_auth_key(key: str) -> str:
             key = key.split("/", 1)[0]
             break
     key = key.rstrip("/")
-    host, _, path = key.partition("/")
+    host, unused_slash, path = key.partition("/")
     if host in DOCKER_HUB_KEYS:
         host = "docker.io"
     return f"{host}/{path}" if path else host

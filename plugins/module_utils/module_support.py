@@ -130,5 +130,3 @@ class ClientFactory:
 def fail(module: Any, error: HangarError, **result: Any) -> None:
     """The one place where the collection's errors become a failed task."""
     module.fail_json(msg=str(error), **result)
-
-

@@ -31,12 +31,16 @@ from ansible_collections.airgap.hangar.plugins.module_utils.reference import val
 from ansible_collections.airgap.hangar.plugins.module_utils.tls import CaBundles
 from ansible_collections.airgap.hangar.plugins.module_utils.transport import (
     IO_BLOCK,
+    BodyTooLarge,
     HttpClient,
     SizedBody,
     TransportError,
     TransportSettings,
+    TransportTimeout,
     error_text,
+    is_timeout,
     read_capped,
+    root_cause,
     safe_url,
 )
 
@@ -192,13 +196,21 @@ class BlobStream:
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 failures += 1
                 if failures > self.client.http.settings.retries:
-                    raise TransportError(
-                        f"download of blob {self.digest} from {self.client.registry}/"
-                        f"{self.repository} broke {failures} times, last at byte "
-                        f"{self.received}: {exc}", self.client.registry) from exc
+                    raise self._broken(exc, failures) from exc
             finally:
                 response.close()
         self._verify()
+
+    def _broken(self, exc: BaseException, failures: int) -> TransportError:
+        where = f"blob {self.digest} from {self.client.registry}/{self.repository}"
+        if is_timeout(exc):
+            return TransportTimeout(
+                f"download of {where} stalled {failures} times, last at byte {self.received}: "
+                f"no data for {self.client.settings.timeout:g} s; raise the timeout option if "
+                "the registry is slow", self.client.registry)
+        return TransportError(
+            f"download of {where} broke {failures} times, last at byte {self.received}: "
+            f"{root_cause(exc)}", self.client.registry)
 
     def _read(self, response: Any) -> Iterator[bytes]:
         skip = self._resume_offset(response)
@@ -292,11 +304,14 @@ class RegistryClient:
                 f"HTTP request to an HTTPS server: {self.registry} only speaks HTTPS. Write the "
                 f"registry without http:// and give its CA (ca_path) if it is self-signed",
                 registry=self.registry, status=400)
-        elif response.status_code != 200:
+        elif response.status_code != 200 or _is_html(response):
+            # A captive portal or a web server answers 200 with a page to every path; a
+            # registry answers /v2/ with JSON (or nothing), never with HTML.
             raise RegistryError(
                 f"{scheme}://{self.api_host}/v2/ answered {response.status_code}"
                 f"{_html_hint(response)}: {self.registry} does not look like a registry",
                 registry=self.registry, status=response.status_code)
+        response.close()
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -353,6 +368,11 @@ class RegistryClient:
                 f"from {self.auth.credentials.source} are not allowed to do this",
                 registry=self.registry, status=status, code=code)
         detail = f"{code}: {message}" if code else (message or response.reason or "")
+        if status == 429:
+            return RegistryError(
+                f"{operation} {where}: rate limited by {self.registry} (429 {detail}), still "
+                f"after {self.settings.retries} retries; lower jobs or try again later",
+                registry=self.registry, status=status, code=code)
         return RegistryError(
             f"{operation} {where}: {status} {detail}{_html_hint(response)}".rstrip(),
             registry=self.registry, status=status, code=code)
@@ -372,20 +392,39 @@ class RegistryClient:
     def get_manifest(self, repository: str, ident: str) -> Manifest:
         """Fetch a manifest by tag or digest and prove its bytes match the digest."""
         where = f"{self.registry}/{repository}{_ident_suffix(ident)}"
-        path = f"/v2/{repository}/manifests/{_checked_ident(ident)}"
-        response = self.request("GET", repository, path, headers={"Accept": ACCEPT_MANIFESTS},
-                                stream=True)
-        with response:
-            if response.status_code == 404:
-                raise self._unknown(response, where)
-            if response.status_code != 200:
-                raise self.fail(response, "fetching manifest of", repository + _ident_suffix(ident))
-            raw = read_capped(response, MANIFEST_LIMIT, f"manifest of {where}")
-            content_type = response.headers.get("Content-Type", "")
-            announced = response.headers.get("Docker-Content-Digest", "")
-        media_type = manifest_media_type(raw, content_type, where)
+        raw, content_type, announced = self._fetch_manifest(repository, ident, where)
+        # Hash first: bytes changed on the way are a digest mismatch, whatever they parse as.
         digest = self._verified_manifest_digest(raw, ident, announced, where)
+        if "html" in content_type.lower():
+            raise RegistryError(
+                f"{where} answered with an HTML page, not a manifest: this is a web server or "
+                "proxy, not the registry API; check the registry address", registry=self.registry)
+        media_type = manifest_media_type(raw, content_type, where)
         return Manifest(raw, media_type, digest)
+
+    def _fetch_manifest(self, repository: str, ident: str, where: str) -> tuple:
+        """(bytes, Content-Type, Docker-Content-Digest); a body that breaks is fetched again."""
+        path = f"/v2/{repository}/manifests/{_checked_ident(ident)}"
+        for attempt in range(1 + self.settings.retries):
+            response = self.request("GET", repository, path,
+                                    headers={"Accept": ACCEPT_MANIFESTS}, stream=True)
+            with response:
+                if response.status_code == 404:
+                    raise self._unknown(response, where)
+                if response.status_code != 200:
+                    raise self.fail(response, "fetching manifest of",
+                                    repository + _ident_suffix(ident))
+                try:
+                    raw = read_capped(response, MANIFEST_LIMIT, f"the manifest of {where}")
+                except BodyTooLarge:
+                    raise
+                except TransportError:
+                    if attempt == self.settings.retries:
+                        raise
+                    continue
+                return (raw, response.headers.get("Content-Type", ""),
+                        response.headers.get("Docker-Content-Digest", ""))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _verified_manifest_digest(self, raw: bytes, ident: str, announced: str, where: str) -> str:
         if is_digest(ident):
@@ -531,7 +570,7 @@ class RegistryClient:
                      open_source: Callable[[int], Iterable[bytes]]) -> None:
         location = self._start_upload(repository)
         if size > CHUNKED_UPLOAD_THRESHOLD:
-            location = self._patch_chunks(repository, location, size, open_source(0))
+            location = self._patch_chunks(repository, digest, location, open_source(0))
             body: Any = b""
         else:
             body = SizedBody(open_source(0), size)
@@ -545,7 +584,7 @@ class RegistryClient:
                 raise self.fail(response, "starting blob upload to", repository)
             return urljoin(response.url, response.headers["Location"])
 
-    def _patch_chunks(self, repository: str, location: str, size: int,
+    def _patch_chunks(self, repository: str, digest: str, location: str,
                       chunks: Iterable[bytes]) -> str:
         offset = 0
         for piece in _regroup(chunks, UPLOAD_CHUNK):
@@ -555,7 +594,7 @@ class RegistryClient:
                                     headers=headers, data=piece, replayable=False)
             with response:
                 if response.status_code not in (201, 202):
-                    raise self._upload_error(response, repository, "sending a chunk of")
+                    raise self._upload_error(response, repository, digest, "sending a chunk of")
                 location = urljoin(location, response.headers.get("Location", location))
             offset += len(piece)
         return location
@@ -568,10 +607,11 @@ class RegistryClient:
                                 data=body, replayable=False)
         with response:
             if response.status_code != 201:
-                raise self._upload_error(response, repository, "finishing upload of")
+                raise self._upload_error(response, repository, digest, "finishing upload of")
 
-    def _upload_error(self, response: Any, repository: str, operation: str) -> RegistryError:
-        error = self.fail(response, operation, repository)
+    def _upload_error(self, response: Any, repository: str, digest: str,
+                      operation: str) -> RegistryError:
+        error = self.fail(response, operation, f"{repository}@{digest}")
         if response.status_code >= 500 or response.status_code in (404, 408, 416, 429):
             return BlobUploadFailed(str(error), registry=self.registry,
                                     status=response.status_code, code=error.code)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import http.cookiejar
 import random
+import socket
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
+from urllib.parse import urlsplit
 
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.tls import (
@@ -30,11 +32,15 @@ try:
     import requests
     from requests.adapters import HTTPAdapter
     from requests.utils import get_environ_proxies
+    from urllib3.exceptions import TimeoutError as PoolTimeout
 except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
     HTTPAdapter = object  # the subclass below must still be definable
+    TIMEOUT_TYPES: tuple = (socket.timeout, TimeoutError)
 else:
     REQUESTS_IMPORT_ERROR = None
+    # socket.timeout is not a TimeoutError before Python 3.10.
+    TIMEOUT_TYPES = (socket.timeout, TimeoutError, PoolTimeout, requests.exceptions.Timeout)
 
 # Large enough that Python's per-chunk overhead disappears, small enough to bound memory.
 IO_BLOCK = 1 << 20
@@ -49,6 +55,9 @@ MAX_RETRY_AFTER = 60.0
 ERROR_BODY_LIMIT = 64 * 1024
 
 REPLAYABLE_METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+
+# Exception chains are short; the bound only guards against a cycle.
+MAX_CAUSE_DEPTH = 20
 
 
 class TransportError(HangarError):
@@ -117,18 +126,54 @@ def retry_after_seconds(response: "requests.Response") -> Optional[float]:
 
 
 def read_capped(response: "requests.Response", limit: int, what: str) -> bytes:
-    """Read a whole body, refusing more than ``limit`` bytes."""
+    """Read a whole body, refusing more than ``limit`` bytes.
+
+    The headers arrived, but the body can still break or stall; that becomes a TransportError
+    naming the host, never a raw ``requests`` exception escaping to the module.
+    """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         response.close()
         raise BodyTooLarge(f"{what} is {declared} bytes, more than the {limit} bytes allowed")
     data = bytearray()
-    for chunk in response.iter_content(min(limit + 1, IO_BLOCK)):
-        data.extend(chunk)
-        if len(data) > limit:
-            response.close()
-            raise BodyTooLarge(f"{what} is larger than the {limit} bytes allowed")
+    try:
+        for chunk in response.iter_content(min(limit + 1, IO_BLOCK)):
+            data.extend(chunk)
+            if len(data) > limit:
+                response.close()
+                raise BodyTooLarge(f"{what} is larger than the {limit} bytes allowed")
+    except (requests.RequestException, OSError) as exc:
+        response.close()
+        raise body_error(response, exc, what, len(data)) from exc
     return bytes(data)
+
+
+def body_error(response: "requests.Response", exc: BaseException, what: str,
+               received: int) -> TransportError:
+    """The error for a body that stopped: a stall (timeout) or a broken connection."""
+    host = urlsplit(response.url).netloc
+    if is_timeout(exc):
+        return TransportTimeout(
+            f"{host} stopped sending {what} after {received} bytes: the read timed out; "
+            "raise the timeout option if the registry is slow", host)
+    return TransportError(
+        f"the connection to {host} broke while reading {what} after {received} bytes: "
+        f"{root_cause(exc)}", host)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether an exception, or one it wraps, is a read or connect timeout."""
+    seen: Optional[BaseException] = exc
+    for _ in range(MAX_CAUSE_DEPTH):
+        if seen is None:
+            return False
+        if isinstance(seen, TIMEOUT_TYPES):
+            return True
+        nested = seen.__cause__ or seen.__context__
+        if nested is None and seen.args and isinstance(seen.args[0], BaseException):
+            nested = seen.args[0]
+        seen = nested if nested is not seen else None
+    return False
 
 
 def error_text(response: "requests.Response") -> str:
@@ -222,30 +267,43 @@ class HttpClient:
 
     def tls_error(self, exc: Exception) -> TlsError:
         cause = root_cause(exc)
+        detail = getattr(innermost(exc), "verify_message", "") or ""
         if "WRONG_VERSION_NUMBER" in cause or "record layer failure" in cause:
             return TlsError(
                 f"server gave HTTP response to HTTPS client: {self.host} speaks plain HTTP. "
                 f"Write the registry as http://{self.host} or set validate_certs: false", self.host)
+        if "mismatch" in detail.lower():
+            # The CA is trusted; a different CA or certs.d entry would not help here.
+            return TlsError(
+                f"TLS certificate of {self.host} is not valid for the name used ({detail}). "
+                "Address the registry by a name or IP address the certificate lists, or set "
+                "validate_certs: false", self.host)
         if "CERTIFICATE_VERIFY_FAILED" in cause:
             return TlsError(
-                f"TLS certificate of {self.host} is not trusted ({cause}). Give its CA with "
-                f"ca_path, put it in a certs.d directory for {self.host} (certs_dir), or set "
+                f"TLS certificate of {self.host} is not trusted ({detail or cause}). Give its CA "
+                f"with ca_path, put it in a certs.d directory for {self.host} (certs_dir), or set "
                 "validate_certs: false", self.host)
         return TlsError(
             f"TLS handshake with {self.host} failed ({cause}). Check ca_path, client_cert and "
             f"client_key, or the certs.d directory for {self.host}", self.host)
 
 
-def root_cause(exc: BaseException) -> str:
-    """The innermost message of a chained exception, which is the one that explains."""
+def innermost(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain, which is the one that explains."""
     seen = exc
-    while True:
+    for _ in range(MAX_CAUSE_DEPTH):
         nested = seen.__cause__ or seen.__context__
         if nested is None and seen.args and isinstance(seen.args[0], BaseException):
             nested = seen.args[0]
         if nested is None or nested is seen:
             break
         seen = nested
+    return seen
+
+
+def root_cause(exc: BaseException) -> str:
+    """The message of the innermost exception, or its short reason when it has one."""
+    seen = innermost(exc)
     reason = getattr(seen, "reason", None)
     return str(reason if reason is not None and not callable(reason) else seen)
 

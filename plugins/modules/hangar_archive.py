@@ -12,12 +12,12 @@ version_added: 0.1.0
 description:
   - Makes O(dest) hold the images of the O(sources) archives, all of them or those named in
     O(images), each blob stored once. This covers Hangar's C(archive merge) (several sources),
-    C(archive export) (some images of one source) and C(archive init) (no source: an empty
+    C(archive export) (some images of one source) and C(archive init) (no source, an empty
     archive).
   - When O(dest) already holds exactly those images, nothing is written.
   - The new archive is written beside O(dest) and renamed into place.
 author:
-  - airgap.hangar contributors
+  - airgap.hangar developers (@airgap-hangar)
 options:
   dest:
     description:

@@ -17,7 +17,7 @@ description:
   - The archive's structure is checked on opening (member names, one C(index.json), its
     version); an archive that fails those checks fails the task with the reason.
 author:
-  - airgap.hangar contributors
+  - airgap.hangar developers (@airgap-hangar)
 options:
   path:
     description:

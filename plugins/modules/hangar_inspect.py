@@ -15,7 +15,7 @@ description:
   - Read-only. A missing image is reported with RV(exists=false), not as a failure.
   - Every manifest and config read is checked against its digest.
 author:
-  - airgap.hangar contributors
+  - airgap.hangar developers (@airgap-hangar)
 options:
   image:
     description:

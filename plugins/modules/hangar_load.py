@@ -21,7 +21,7 @@ description:
     unchanged, so the tag has the source's digest.
   - When the destination is Harbor 2.x, missing projects are created (private) first.
 author:
-  - airgap.hangar contributors
+  - airgap.hangar developers (@airgap-hangar)
 options:
   src:
     description:

@@ -25,7 +25,7 @@ description:
   - Every image is attempted. The task fails at the end when any image failed, and still
     returns the result of every image.
 author:
-  - airgap.hangar contributors
+  - airgap.hangar developers (@airgap-hangar)
 options:
   images:
     description:

@@ -24,7 +24,7 @@ description:
   - When the archive already holds every requested image with the same platform manifests,
     nothing is written and the task reports no change.
 author:
-  - airgap.hangar contributors
+  - airgap.hangar developers (@airgap-hangar)
 options:
   dest:
     description:
@@ -257,4 +257,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -105,7 +105,7 @@ def test_client_bearer_token_is_cached_per_scope(registry_token, seed):
     client = make_client(registry_token, username=registry_token.username,
                          password=registry_token.password, sink=secrets.add)
     registry_token.token_server.clear_requests()
-    for _ in range(3):
+    for unused_round in range(3):
         assert client.get_manifest("library/alpine", "3.20").digest == \
             images["library/alpine:3.20"]["digest"]
     client.get_manifest("library/busybox", "1.36")
@@ -288,8 +288,8 @@ def test_client_reads_credentials_from_auth_file(registry_basic, seed, tmp_path)
     assert registry_basic.password in secrets
 
 
-def test_client_reads_credentials_from_docker_config_and_helper(registry_basic, seed, tmp_path,
-                                                               monkeypatch):
+def test_client_reads_credentials_from_docker_config_and_helper(
+        registry_basic, seed, tmp_path, monkeypatch):
     seed(registry_basic)
     helper = tmp_path / "bin" / "docker-credential-hangartest"
     helper.parent.mkdir()

@@ -279,7 +279,7 @@ def command_stop(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    summary = __doc__.split("\n")[0]
+    summary = __doc__.split("\n", maxsplit=1)[0]
     parser = argparse.ArgumentParser(prog="python -m tests.support", description=summary)
     commands = parser.add_subparsers(dest="command", required=True)
 

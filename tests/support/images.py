@@ -268,7 +268,7 @@ class _Builder:
         return descriptor
 
     def image(self, platform: str, layer_sizes: list[int]) -> Descriptor:
-        _, manifest_type, config_type, layer_type = _MEDIA_TYPES[self.kind]
+        unused_index_type, manifest_type, config_type, layer_type = _MEDIA_TYPES[self.kind]
         layers, diff_ids = [], []
         for position, size in enumerate(layer_sizes):
             layer_seed = f"{self.seed}/{platform}/{position}/{size}"
@@ -386,7 +386,7 @@ def build_image(
 
 def signature_tag(digest: str) -> str:
     """The tag cosign stores a signature of *digest* under: ``sha256-<hex>.sig``."""
-    algorithm, _, hex_part = digest.partition(":")
+    algorithm, unused_colon, hex_part = digest.partition(":")
     return f"{algorithm}-{hex_part}.sig"
 
 
@@ -496,7 +496,7 @@ def build_standard_images(layouts: Path) -> list[tuple[str, str, BuiltImage]]:
         )
         built.append((repository, tag, image))
 
-    signed_repository = SIGNED_IMAGE.split(":")[0]
+    signed_repository = SIGNED_IMAGE.split(":", maxsplit=1)[0]
     signed = next(image for repo, tag, image in built if f"{repo}:{tag}" == SIGNED_IMAGE)
     # The signed identity leaves out the registry host so that every digest of the standard
     # set is the same on every run and every port.

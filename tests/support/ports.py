@@ -35,7 +35,7 @@ def is_bindable(port: int) -> bool:
 def free_port() -> int:
     """Return a bindable loopback port that this process has not handed out before."""
     with _LOCK:
-        for _ in range(_ATTEMPTS):
+        for unused_attempt in range(_ATTEMPTS):
             port = _kernel_port()
             if port not in _HANDED_OUT and is_bindable(port):
                 _HANDED_OUT.add(port)

@@ -96,7 +96,7 @@ def parse_access_line(line: str) -> AccessEntry | None:
     match = _ACCESS_LINE.match(line)
     if match is None:
         return None
-    path, _, query = match["uri"].partition("?")
+    path, unused_mark, query = match["uri"].partition("?")
     size = match["size"]
     return AccessEntry(
         method=match["method"],

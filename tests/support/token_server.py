@@ -84,8 +84,8 @@ class Scope:
     def parse(cls, text: str) -> Scope | None:
         # Names may hold ':' (a registry host with a port), so type and actions are split off
         # the ends and the rest is the name.
-        kind, _, rest = text.partition(":")
-        name, _, actions = rest.rpartition(":")
+        kind, unused_colon, rest = text.partition(":")
+        name, unused_colon, actions = rest.rpartition(":")
         if not kind or not name:
             return None
         return cls(kind, name, tuple(a for a in actions.split(",") if a))
@@ -341,12 +341,12 @@ class TokenServer:
         """(credentials accepted, user) for an optional ``Authorization: Basic`` header."""
         if not authorization:
             return True, None
-        scheme, _, encoded = authorization.partition(" ")
+        scheme, unused_space, encoded = authorization.partition(" ")
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             return False, None
-        user, _, password = decoded.partition(":")
+        user, unused_colon, password = decoded.partition(":")
         if scheme.lower() != "basic" or not self._check_password(user, password):
             return False, user or None
         return True, user
