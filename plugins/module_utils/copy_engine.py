@@ -325,7 +325,8 @@ class CopyEngine:
 
     def _transfer(self, item: "Prepared", deadline: float) -> None:
         plan, result = item.plan, item.result
-        assert plan is not None
+        if plan is None:
+            raise CopyError(f"{result.task.source}: transfer without a plan")
         self._run_blob_jobs(plan.task, item.blobs(), result, deadline)
         self._push(plan, item.children, deadline)
         result.action = ACTION_COPIED
@@ -415,7 +416,8 @@ class CopyEngine:
 
     def _run_blob_jobs(self, task: CopyTask, blobs: List[Descriptor], result: ImageResult,
                        deadline: float) -> None:
-        assert self._blob_pool is not None
+        if self._blob_pool is None:
+            raise CopyError("blob transfers run only inside CopyEngine.run")
         futures = [self._blob_pool.submit(self.copy_blob, task, blob, result) for blob in blobs]
         done, pending = wait(futures, timeout=_remaining(deadline, task),
                              return_when=FIRST_EXCEPTION)

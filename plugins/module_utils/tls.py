@@ -11,7 +11,9 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+import shutil
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -107,6 +109,8 @@ class CaBundles:
     def _write_bundle(self, ca_files: Tuple[str, ...]) -> str:
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="hangar-ca-")
+            # Clients that are never closed must not leave bundles behind either.
+            weakref.finalize(self, shutil.rmtree, self._dir, True)
         fd, path = tempfile.mkstemp(suffix=".pem", dir=self._dir)
         with os.fdopen(fd, "wb") as bundle:
             for ca_file in (default_ca_bundle(),) + ca_files:
