@@ -378,15 +378,19 @@ class CopyEngine:
             return ImagePlan(task, top, top, [], [], None, skipped=True)
         keep_all = keeps_everything(index, selected)
         current = self.target.current(task.destination, want_document=not keep_all)
-        if keep_all and (current is None or current.digest == top.digest
-                         or self.options.overwrite):
+        if keep_all and not self._merges_into(current, top):
             return ImagePlan(task, top, top, selected, platforms, current)
-        if keep_all and current is not None and current.is_index and not _has_document(current):
+        if current is not None and current.is_index and not current.raw:
             current = self.target.current(task.destination, want_document=True)
-        existing = current.document if current is not None and current.is_index else None
+        existing = current.document if self._merges_into(current, top) else None
         raw = build_index(selected, existing=existing, overwrite=self.options.overwrite)
         final = Manifest(raw, mt.OCI_INDEX, compute_digest(raw))
         return ImagePlan(task, top, final, selected, platforms, current)
+
+    def _merges_into(self, current: Optional[Manifest], top: Manifest) -> bool:
+        """True when the tag holds another index whose other platforms must be kept."""
+        return (current is not None and current.is_index and current.digest != top.digest
+                and not self.options.overwrite)
 
     def _helper_tags_present(self, plan: ImagePlan) -> bool:
         if not self.options.platform_tags:
@@ -489,10 +493,6 @@ def _remaining(deadline: float, task: CopyTask) -> float:
         raise ImageTimeout(f"{task.source}: not copied within image_timeout; raise image_timeout "
                            "for large images or slow links")
     return left
-
-
-def _has_document(manifest: Manifest) -> bool:
-    return bool(manifest.raw)
 
 
 def _json_object(raw: bytes, ref: Reference, digest: str) -> Dict[str, Any]:

@@ -203,14 +203,14 @@ class BlobStream:
 
     def _broken(self, exc: BaseException, failures: int) -> TransportError:
         where = f"blob {self.digest} from {self.client.registry}/{self.repository}"
+        attempts = f"at byte {self.received} ({failures} attempts)"
         if is_timeout(exc):
             return TransportTimeout(
-                f"download of {where} stalled {failures} times, last at byte {self.received}: "
-                f"no data for {self.client.settings.timeout:g} s; raise the timeout option if "
-                "the registry is slow", self.client.registry)
-        return TransportError(
-            f"download of {where} broke {failures} times, last at byte {self.received}: "
-            f"{root_cause(exc)}", self.client.registry)
+                f"download of {where} stalled {attempts}: no data for "
+                f"{self.client.settings.timeout:g} s; raise the timeout option if the registry "
+                "is slow", self.client.registry)
+        return TransportError(f"download of {where} broke {attempts}: {root_cause(exc)}",
+                              self.client.registry)
 
     def _read(self, response: Any) -> Iterator[bytes]:
         skip = self._resume_offset(response)
