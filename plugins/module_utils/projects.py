@@ -9,7 +9,7 @@ copied, and a project that cannot be created fails the task with Harbor's reason
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Tuple
 
 from ansible_collections.airgap.hangar.plugins.module_utils.harbor import HarborClient
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import Reference
@@ -25,13 +25,14 @@ def projects_by_registry(destinations: Iterable[Reference]) -> Dict[str, List[st
 
 
 def ensure_projects(module: Any, clients: Any, destinations: Iterable[Reference],
-                    prefix: str) -> List[str]:
-    """Create missing projects on every Harbor destination; returns the names created.
+                    prefix: str) -> List[Tuple[str, str]]:
+    """Create missing projects on every Harbor destination; returns (registry, project) pairs.
 
-    A destination that is not Harbor (no ``/api/v2.0/ping``) is left alone: a plain registry
-    creates repositories on push.
+    In check mode nothing is created and the pairs are those that would be. A destination that
+    is not Harbor (no ``/api/v2.0/ping``) is left alone: a plain registry creates repositories
+    on push.
     """
-    created: List[str] = []
+    created: List[Tuple[str, str]] = []
     for registry, names in projects_by_registry(destinations).items():
         registry_client = clients.client(registry, prefix)
         harbor = HarborClient.detect(
@@ -40,7 +41,8 @@ def ensure_projects(module: Any, clients: Any, destinations: Iterable[Reference]
         if harbor is None:
             continue
         try:
-            created.extend(harbor.ensure_projects(names, check_mode=module.check_mode))
+            made = harbor.ensure_projects(names, check_mode=module.check_mode)
+            created.extend((registry, name) for name in made)
         finally:
             harbor.close()
     return created

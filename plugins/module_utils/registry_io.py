@@ -8,6 +8,7 @@ from typing import Callable, Iterable, List, Optional
 
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import Reference
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import (
+    AuthenticationRequired,
     Manifest,
     ManifestUnknown,
     RegistryClient,
@@ -47,14 +48,18 @@ class RegistryTarget:
 
     accepts_signatures = True
 
-    def __init__(self, client_for: ClientFor) -> None:
+    def __init__(self, client_for: ClientFor, absent_projects: Iterable = ()) -> None:
+        """``absent_projects``: (registry, project) pairs known not to exist yet (check mode)."""
         self.client_for = client_for
+        self.absent_projects = set(absent_projects)
 
     def registry_of(self, ref: Reference) -> Optional[str]:
         return ref.registry
 
     def current(self, ref: Reference, want_document: bool) -> Optional[Manifest]:
         """What the destination tag holds now; the document only when it is needed."""
+        if (ref.registry, ref.project) in self.absent_projects:
+            return None
         client = self.client_for(ref.registry)
         ident = ref.tag or ref.ident
         if want_document:
@@ -62,7 +67,12 @@ class RegistryTarget:
                 return client.get_manifest(ref.repository, ident)
             except ManifestUnknown:
                 return None
-        descriptor = client.head_manifest(ref.repository, ident)
+        try:
+            descriptor = client.head_manifest(ref.repository, ident)
+        except AuthenticationRequired:
+            # A HEAD answer has no body; the GET's error says why (Harbor: project not found).
+            client.get_manifest(ref.repository, ident)
+            raise
         if descriptor is None:
             return None
         return Manifest(b"", descriptor.media_type, descriptor.digest)

@@ -157,6 +157,13 @@ archive:
     images:
       description: Number of images in the archive.
       type: int
+projects_created:
+  description:
+    - Harbor projects created before copying, as C(registry/project) (in check mode, those
+      that would be created).
+  returned: always
+  type: list
+  elements: str
 failed_file:
   description: Path of the failed-list file, when one was written.
   returned: when O(failed_file) is set and an image failed
@@ -240,14 +247,17 @@ def build_tasks(module: AnsibleModule, reader: ArchiveReader, clients: ClientFac
 def run(module: AnsibleModule, clients: ClientFactory, reader: ArchiveReader) -> dict:
     options = bulk.copy_options(module.params, module.check_mode)
     tasks = build_tasks(module, reader, clients)
+    created = []
     if module.params["create_projects"]:
-        ensure_projects(module, clients, [task.destination for task in tasks], prefix="dest_")
-    engine = CopyEngine(ArchiveSource(reader),
-                        RegistryTarget(lambda registry: clients.client(registry, "dest_")),
-                        options)
+        created = ensure_projects(module, clients, [task.destination for task in tasks],
+                                  prefix="dest_")
+    target = RegistryTarget(lambda registry: clients.client(registry, "dest_"), created)
+    engine = CopyEngine(ArchiveSource(reader), target, options)
     started = time.monotonic()
     results = engine.run(tasks)
     values, failure = bulk.outcome(results, time.monotonic() - started)
+    values["projects_created"] = sorted(f"{registry}/{name}" for registry, name in created)
+    values["changed"] = values["changed"] or bool(created)
     values["archive"] = dict(path=module.params["src"], images=len(reader.images))
     for warning in bulk.warnings_for(results):
         module.warn(warning)

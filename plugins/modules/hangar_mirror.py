@@ -257,6 +257,13 @@ summary:
     mib_per_second:
       description: Upload rate over the whole run.
       type: float
+projects_created:
+  description:
+    - Harbor projects created before copying, as C(registry/project) (in check mode, those
+      that would be created).
+  returned: always
+  type: list
+  elements: str
 failed_file:
   description: Path of the failed-list file, when one was written.
   returned: when O(failed_file) is set and an image failed
@@ -328,16 +335,20 @@ def build_tasks(module: AnsibleModule, clients: ClientFactory) -> list:
 def run(module: AnsibleModule, clients: ClientFactory) -> dict:
     options = bulk.copy_options(module.params, module.check_mode)
     tasks = build_tasks(module, clients)
+    created = []
     if module.params["create_projects"]:
-        ensure_projects(module, clients, [task.destination for task in tasks], prefix="dest_")
+        created = ensure_projects(module, clients, [task.destination for task in tasks],
+                                  prefix="dest_")
     engine = CopyEngine(
         RegistrySource(lambda registry: clients.client(registry, "src_")),
-        RegistryTarget(lambda registry: clients.client(registry, "dest_")),
+        RegistryTarget(lambda registry: clients.client(registry, "dest_"), created),
         options,
     )
     started = time.monotonic()
     results = engine.run(tasks)
     values, failure = bulk.outcome(results, time.monotonic() - started)
+    values["projects_created"] = sorted(f"{registry}/{name}" for registry, name in created)
+    values["changed"] = values["changed"] or bool(created)
     for warning in bulk.warnings_for(results):
         module.warn(warning)
     if module._diff:  # pylint: disable=protected-access

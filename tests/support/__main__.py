@@ -5,6 +5,7 @@
 Run from the repository root::
 
     python -m tests.support start --mode token --state-dir /tmp/state --name src
+    python -m tests.support start --mode harbor --state-dir /tmp/state --name harbor
     python -m tests.support seed --state-dir /tmp/state --name src
     python -m tests.support stop --state-dir /tmp/state [--name src] [--purge]
 
@@ -39,6 +40,9 @@ import yaml
 
 from .images import ImageBuildError, seed_standard_images
 from .registry import MODES, AttachedRegistry, RegistryHarnessError, RegistryServer, pid_alive
+
+# The fake Harbor API (tests/support/harbor_server.py) in front of a plain or TLS registry.
+HARBOR_MODES = ("harbor", "harbor-tls")
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 70  # seconds; covers three port attempts of RegistryServer.start
@@ -177,6 +181,8 @@ def command_start(args: argparse.Namespace) -> int:
             f"registry {name!r} is already running (state {_state_file(args.state_dir, name)}); "
             "stop it first or pick another --name"
         )
+    if args.mode in HARBOR_MODES:
+        return _start_harbor(args, name)
 
     workdir = args.state_dir / name
     workdir.mkdir(parents=True, exist_ok=True)
@@ -188,6 +194,15 @@ def command_start(args: argparse.Namespace) -> int:
 
     state = json.loads(state_file.read_text())
     print(f"{name}: {state['mode']} registry at {state['url']} (supervisor PID {state['pid']})")
+    return 0
+
+
+def _start_harbor(args: argparse.Namespace, name: str) -> int:
+    """The fake Harbor API in front of its own registry; stop and seed work on it as usual."""
+    from .harbor_server import start_harbor  # pylint: disable=import-outside-toplevel
+
+    state = start_harbor(args.state_dir, name, tls=args.mode == "harbor-tls")
+    print(f"{name}: fake Harbor at {state['url']} (PID {state['pid']})")
     return 0
 
 
@@ -288,7 +303,8 @@ def _parser() -> argparse.ArgumentParser:
         ("serve", "run a registry in the foreground (used by start)"),
     ):
         sub = commands.add_parser(command, help=helptext)
-        sub.add_argument("--mode", choices=MODES, required=True)
+        sub.add_argument("--mode", choices=MODES + (HARBOR_MODES if command == "start" else ()),
+                         required=True)
         sub.add_argument("--name", required=command == "serve")
         sub.add_argument("--token-expires-in", type=int, default=300, metavar="SECONDS")
         sub.add_argument("--public-repos", metavar="GLOB", help="anonymous pull in token mode")
