@@ -55,4 +55,23 @@ options:
       - Seconds to wait for Harbor to connect and to answer each request.
     type: float
     default: 60
+  certs_dir:
+    description:
+      - Directory holding one C(host:port) directory per server, in the containers certs.d
+        layout (C(*.crt) CAs, C(*.cert) and C(*.key) client pairs), searched for Harbor's host.
+      - When not set, C(~/.config/containers/certs.d), C(/etc/containers/certs.d) and
+        C(/etc/docker/certs.d) are searched.
+    type: path
+  retries:
+    description:
+      - How often a request that failed to connect, broke, or met a busy Harbor (429, 5xx) is
+        retried, with growing pauses. Requests that change something are not retried.
+    type: int
+    default: 3
+  auth_file:
+    description:
+      - Accepted so that one C(module_defaults) block for C(group/airgap.hangar.hangar) applies
+        to every module; the Harbor API credentials are O(api_username) and O(api_password).
+    type: path
+    aliases: [authfile]
 """

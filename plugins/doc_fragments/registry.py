@@ -6,7 +6,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:  # pylint: disable=too-few-public-methods
-    """C(DOCUMENTATION) for one registry; C(SOURCE)/C(DESTINATION)/C(COMMON) for copy modules."""
+    """C(DOCUMENTATION) for one registry; C(SOURCE)/C(DESTINATION) for copy modules; C(COMMON)
+    for every module; C(GROUP_ONLY) for modules that make no registry connection."""
 
     DOCUMENTATION = r"""
 options:
@@ -22,15 +23,6 @@ options:
       - Password or access token for the registry. Requires O(username).
       - Defaults to the environment variable E(HANGAR_PASSWORD).
     type: str
-  validate_certs:
-    description:
-      - Verify the registry's TLS certificate.
-      - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP,
-        as skopeo and podman do. To use plain HTTP with checks on, write the registry as
-        C(http://host:port).
-    type: bool
-    default: true
-    aliases: [tls_verify]
   client_cert:
     description:
       - PEM client certificate for registries that require one. Requires O(client_key).
@@ -62,8 +54,8 @@ options:
     description:
       - Verify the TLS certificates of the source registries.
       - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP.
+      - When not set, O(validate_certs) applies.
     type: bool
-    default: true
     aliases: [src_tls_verify]
 """
 
@@ -85,13 +77,24 @@ options:
     description:
       - Verify the TLS certificate of the destination registry.
       - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP.
+      - When not set, O(validate_certs) applies.
     type: bool
-    default: true
     aliases: [dest_tls_verify]
 """
 
     COMMON = r"""
 options:
+  validate_certs:
+    description:
+      - Verify the TLS certificates of the registries.
+      - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP,
+        as skopeo and podman do. To use plain HTTP with checks on, write the registry as
+        C(http://host:port).
+      - In modules with two sides, O(src_validate_certs) and O(dest_validate_certs) override it
+        per side.
+    type: bool
+    default: true
+    aliases: [tls_verify]
   auth_file:
     description:
       - A containers C(auth.json) or Docker C(config.json) to read credentials from before the
@@ -103,7 +106,9 @@ options:
     aliases: [authfile]
   ca_path:
     description:
-      - PEM file of extra certificate authorities to trust, added to the system ones.
+      - PEM file of extra certificate authorities to trust, added to the bundle requests uses
+        (certifi's). A CA only installed in the operating system's trust store must be given
+        here or in a certs.d directory.
     type: path
     aliases: [ca_cert]
   certs_dir:
@@ -122,6 +127,41 @@ options:
     description:
       - How often a request that failed to connect, broke, or met a busy registry (429, 5xx) is
         retried, with growing pauses. A C(Retry-After) header is honoured.
+    type: int
+    default: 3
+"""
+
+    GROUP_ONLY = r"""
+options:
+  validate_certs:
+    description:
+      - Accepted so that one C(module_defaults) block for C(group/airgap.hangar.hangar) applies
+        to every module; this module makes no network connection and does not use it.
+    type: bool
+    default: true
+    aliases: [tls_verify]
+  auth_file:
+    description:
+      - Accepted for C(module_defaults) of the group; not used by this module.
+    type: path
+    aliases: [authfile]
+  ca_path:
+    description:
+      - Accepted for C(module_defaults) of the group; not used by this module.
+    type: path
+    aliases: [ca_cert]
+  certs_dir:
+    description:
+      - Accepted for C(module_defaults) of the group; not used by this module.
+    type: path
+  timeout:
+    description:
+      - Accepted for C(module_defaults) of the group; not used by this module.
+    type: float
+    default: 60
+  retries:
+    description:
+      - Accepted for C(module_defaults) of the group; not used by this module.
     type: int
     default: 3
 """

@@ -31,14 +31,24 @@ def _credential_options(prefix: str, env_prefix: str) -> Dict[str, Any]:
                                   fallback=(env_fallback, [f"{env_prefix}USERNAME"])),
         f"{prefix}password": dict(type="str", no_log=True,
                                   fallback=(env_fallback, [f"{env_prefix}PASSWORD"])),
-        f"{prefix}validate_certs": dict(type="bool", default=True,
-                                        aliases=[f"{prefix}tls_verify"]),
     }
 
 
+def _side_options(prefix: str, env_prefix: str) -> Dict[str, Any]:
+    """Credentials and TLS checking of one side; the check defaults to validate_certs."""
+    spec = _credential_options(prefix, env_prefix)
+    spec[f"{prefix}validate_certs"] = dict(type="bool", aliases=[f"{prefix}tls_verify"])
+    return spec
+
+
 def common_options() -> Dict[str, Any]:
-    """auth_file, TLS files, timeout and retries: one value for every registry of a task."""
+    """The options every module of the hangar action group accepts.
+
+    They hold one value for every registry of a task, so one module_defaults block for
+    group/airgap.hangar.hangar serves every module.
+    """
     return dict(
+        validate_certs=dict(type="bool", default=True, aliases=["tls_verify"]),
         auth_file=dict(type="path", aliases=["authfile"],
                        fallback=(env_fallback, ["REGISTRY_AUTH_FILE"])),
         ca_path=dict(type="path", aliases=["ca_cert"]),
@@ -60,11 +70,11 @@ def registry_options() -> Dict[str, Any]:
 
 
 def source_options() -> Dict[str, Any]:
-    return _credential_options("src_", "HANGAR_SRC_")
+    return _side_options("src_", "HANGAR_SRC_")
 
 
 def destination_options() -> Dict[str, Any]:
-    return _credential_options("dest_", "HANGAR_DEST_")
+    return _side_options("dest_", "HANGAR_DEST_")
 
 
 def require_requests(module: Any) -> None:
@@ -98,8 +108,9 @@ class ClientFactory:
 
     def _build(self, registry: str, prefix: str) -> RegistryClient:
         params = self.module.params
+        validate = params.get(f"{prefix}validate_certs")
         tls = TlsSettings(
-            validate_certs=params[f"{prefix}validate_certs"],
+            validate_certs=params["validate_certs"] if validate is None else validate,
             ca_path=params.get("ca_path"),
             client_cert=params.get("client_cert"),
             client_key=params.get("client_key"),

@@ -39,6 +39,7 @@ options:
     elements: str
     aliases: [names]
 extends_documentation_fragment:
+  - airgap.hangar.registry.group_only
   - airgap.hangar.attributes
   - airgap.hangar.attributes.actiongroup_hangar
   - ansible.builtin.files
@@ -88,7 +89,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.hangar.plugins.module_utils.archive import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_compose import compose
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
-from ansible_collections.airgap.hangar.plugins.module_utils.module_support import fail
+from ansible_collections.airgap.hangar.plugins.module_utils.module_support import (
+    common_options,
+    fail,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import parse_reference
 
 
@@ -116,12 +120,14 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
+    spec = dict(
+        dest=dict(type="path", required=True, aliases=["path"]),
+        sources=dict(type="list", elements="path", default=[]),
+        images=dict(type="list", elements="str", aliases=["names"]),
+    )
+    spec.update(common_options())
     module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type="path", required=True, aliases=["path"]),
-            sources=dict(type="list", elements="path", default=[]),
-            images=dict(type="list", elements="str", aliases=["names"]),
-        ),
+        argument_spec=spec,
         supports_check_mode=True,
         add_file_common_args=True,
     )

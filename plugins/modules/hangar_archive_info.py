@@ -31,6 +31,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - airgap.hangar.registry.group_only
   - airgap.hangar.attributes
   - airgap.hangar.attributes.actiongroup_hangar
 attributes:
@@ -120,7 +121,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils.archive import Archi
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_compose import verify_archive
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_io import describe_entry
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
-from ansible_collections.airgap.hangar.plugins.module_utils.module_support import fail
+from ansible_collections.airgap.hangar.plugins.module_utils.module_support import (
+    common_options,
+    fail,
+)
 
 
 def describe(reader: ArchiveReader, verify: bool) -> dict:
@@ -136,11 +140,13 @@ def reader_size(reader: ArchiveReader):
 
 
 def main() -> None:
+    spec = dict(
+        path=dict(type="path", required=True, aliases=["src", "archive_path"]),
+        verify=dict(type="bool", default=False),
+    )
+    spec.update(common_options())
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True, aliases=["src", "archive_path"]),
-            verify=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
         supports_check_mode=True,
     )
     try:

@@ -290,6 +290,9 @@ def argument_spec() -> dict:
         validate_certs=dict(type="bool", default=True, aliases=["tls_verify"]),
         ca_path=dict(type="path", aliases=["ca_cert"]),
         timeout=dict(type="float", default=60),
+        certs_dir=dict(type="path"),
+        retries=dict(type="int", default=3),
+        auth_file=dict(type="path", aliases=["authfile"]),
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         public=dict(type="bool"),
@@ -308,8 +311,10 @@ def argument_spec() -> dict:
 
 def connect(params: dict) -> HarborClient:
     settings = TransportSettings(
-        tls=TlsSettings(validate_certs=params["validate_certs"], ca_path=params["ca_path"]),
+        tls=TlsSettings(validate_certs=params["validate_certs"], ca_path=params["ca_path"],
+                        certs_dir=params["certs_dir"]),
         timeout=params["timeout"],
+        retries=params["retries"],
         user_agent=USER_AGENT,
     )
     credentials = Credentials(params["api_username"], params["api_password"],
