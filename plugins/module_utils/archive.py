@@ -133,6 +133,7 @@ _END64_SIG = b"PK\x06\x06"
 _LOCATOR64_SIG = b"PK\x06\x07"
 _ZIP64_EXTRA_ID = 0x0001
 _CRC_OFFSET = 14
+_GZIP_MAGIC = b"\x1f\x8b"
 
 _JOURNAL = struct.Struct("<8sQQQ")
 _JOURNAL_MAGIC = b"HGRJRNL1"
@@ -264,6 +265,11 @@ def _find_end_record(handle: io.RawIOBase, size: int, path: str) -> tuple:
                 break
         position = tail.rfind(_END_SIG, 0, position)
     if position < 0:
+        if _read_at(handle, 0, 2) == _GZIP_MAGIC:
+            raise ArchiveFormatError(
+                f"archive {path} is a gzip file, not a zip: Hangar v1.6 and older saved "
+                "tar.gz archives, which Hangar v1.7+ and this collection cannot read; load it "
+                "with the Hangar version that wrote it or save the images again")
         raise _corrupt(path, "no end of central directory record at the end of the file")
 
     disk, cd_disk, disk_count, count, cd_size, cd_offset = fields[1:7]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import datetime
 import hashlib
 import io
@@ -1091,3 +1092,12 @@ def test_reader_reads_archive_laid_out_like_hangar_v1_9(tmp_path):
     assert reader.read_layout_descriptor(image.digest)["mediaType"] == DOCKER_MANIFEST
     for digest, data in image.blobs.items():
         assert reader.read_blob(digest) == data
+
+
+def test_reader_names_old_tar_gz_archives(tmp_path):
+    old = tmp_path / "saved-images.tar.gz"
+    with gzip.open(old, "wb") as handle:
+        handle.write(b"saved-image-cache/saved-images-list.json")
+
+    with pytest.raises(ArchiveFormatError, match="is a gzip file, not a zip: Hangar v1.6"):
+        ArchiveReader(str(old))
