@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Run the airgap.hangar test suites: scripts/test.sh [sanity|unit|integration|all]...
+# Run the airgap.hangar test suites: scripts/test.sh [sanity|unit|integration|docs|all]...
 #
 #   sanity       ansible-test sanity, every test, on the controller Python; compile and import
 #                again on each other Python 3.9+ found here (module code must run on 3.9).
 #   unit         pytest over tests/unit, tests/support_tests and tests/registry.
 #   integration  ansible-test integration, each target in tests/integration/targets.
+#   docs         regenerate docs/modules/ from the modules' documentation into a temporary
+#                directory and compare it with docs/modules/, one test per page.
 #
 # Each run first calls scripts/setup.sh and scripts/layout.sh, then tests the copy in
 # build/ansible_collections/airgap/hangar. The last line printed is "N passed, N failed",
-# counting sanity tests, pytest tests and integration targets; the exit status is non-zero when
-# anything failed or nothing ran at all.
+# counting sanity tests, pytest tests, integration targets and doc pages; the exit status is
+# non-zero when anything failed or nothing ran at all.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -26,7 +28,7 @@ TOTAL_FAILED=0
 
 
 usage() {
-    echo "usage: scripts/test.sh [sanity|unit|integration|all]..." >&2
+    echo "usage: scripts/test.sh [sanity|unit|integration|docs|all]..." >&2
     exit 2
 }
 
@@ -223,6 +225,53 @@ run_integration() {
 }
 
 
+# A page that differs, is missing or is left over fails; the diff shows what is stale.
+compare_docs() {
+    local generated="$1" committed="$2" page name passed=0 failed=0
+
+    for page in "$generated"/*.md; do
+        name="$(basename "$page")"
+        if diff -u "$committed/$name" "$page" >&2; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+        fi
+    done
+
+    for page in "$committed"/*.md; do
+        [ -e "$page" ] || continue
+        name="$(basename "$page")"
+        if [ ! -e "$generated/$name" ]; then
+            log "docs: docs/modules/$name documents no module" >&2
+            failed=$((failed + 1))
+        fi
+    done
+
+    echo "$passed $failed"
+}
+
+
+run_docs() {
+    local started=$SECONDS scratch passed=0 failed=0
+
+    scratch="$(mktemp -d)"
+    log "docs: regenerating docs/modules into $scratch"
+    if (cd "$HANGAR_LAYOUT" && python scripts/gen_module_docs.py --output "$scratch") >&2; then
+        read -r passed failed <<< "$(compare_docs "$scratch" "$HANGAR_LAYOUT/docs/modules")"
+    else
+        log "docs: scripts/gen_module_docs.py failed"
+        failed=1
+    fi
+    rm -rf "$scratch"
+
+    if [ "$failed" -ne 0 ]; then
+        log "docs: docs/modules/ is out of date with the modules' documentation; regenerate it" \
+            "with '. .venv/bin/activate && python scripts/gen_module_docs.py' and commit it"
+    fi
+    record docs "$passed" "$failed" 0 "$started"
+}
+
+
 print_summary() {
     local line step passed failed skipped seconds
 
@@ -249,8 +298,8 @@ main() {
     [ "${#steps[@]}" -gt 0 ] || steps=(all)
     for step in "${steps[@]}"; do
         case "$step" in
-            sanity | unit | integration) ;;
-            all) steps=(sanity unit integration); break ;;
+            sanity | unit | integration | docs) ;;
+            all) steps=(sanity unit integration docs); break ;;
             *) usage ;;
         esac
     done
