@@ -20,7 +20,7 @@ options:
   name:
     description:
       - Name of the project. Harbor accepts 1 to 255 lower case letters and digits, with single
-        C(.), C(_) or C(-) between them (C(^[a-z0-9]+(?:[._-][a-z0-9]+)*$)).
+        C(.), C(_) or C(-) between them; the name starts and ends with a letter or digit.
     type: str
     required: true
   state:
