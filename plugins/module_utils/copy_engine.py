@@ -41,7 +41,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.registry import (
 NO_PLATFORM_MESSAGE = "no available image for specified arch and os"
 COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
 
-# Images whose manifests carry these layers are data, not images: copied whole, never filtered.
+# Configs of these types mark artifacts (Helm charts, files): copied whole, never filtered.
 ARTIFACT_CONFIG_TYPES = (mt.OCI_EMPTY, "application/vnd.cncf.helm.config.v1+json")
 
 ACTION_COPIED = "copied"
