@@ -965,25 +965,33 @@ def _chunks(source: Source) -> Iterator[bytes]:
 
 
 class _Verifier:
-    """Counts and hashes content, failing as soon as it is known not to match."""
+    """Counts and hashes content, failing as soon as it is known not to match.
 
-    def __init__(self, what: str, digest: str, size: int) -> None:
+    ``trusted`` content was already hashed by its producer (a download verified against its
+    digest), so only its size and CRC-32 are computed: hashing it again would cost a full
+    sha256 pass per copy for nothing.
+    """
+
+    def __init__(self, what: str, digest: str, size: int, trusted: bool = False) -> None:
         self.what, self.digest, self.size = what, digest, size
         self.count, self.crc = 0, 0
-        self._sha256 = hashlib.sha256()
+        self._sha256 = None if trusted else hashlib.sha256()
 
     def update(self, chunk) -> None:
         self.count += len(chunk)
         if self.count > self.size:
             raise self._mismatch(f"more than the {self.size} bytes expected")
-        self._sha256.update(chunk)
+        if self._sha256 is not None:
+            self._sha256.update(chunk)
         self.crc = zlib.crc32(chunk, self.crc)
 
     def finish(self) -> None:
-        actual = "sha256:" + self._sha256.hexdigest()
         if self.count != self.size:
             raise self._mismatch(f"{self.count} bytes, not {self.size}")
-        if self.digest and actual != self.digest:
+        if self._sha256 is None or not self.digest:
+            return
+        actual = "sha256:" + self._sha256.hexdigest()
+        if actual != self.digest:
             raise self._mismatch(f"content with digest {actual}")
 
     def _mismatch(self, what: str) -> ArchiveDigestError:
@@ -1003,15 +1011,18 @@ def _space_or_io_error(exc: OSError, path: str, what: str, outcome: str) -> Arch
     return ArchiveError(f"{what} failed for {path}: {exc.strerror}; {outcome}")
 
 
-def spool_blob(spool_dir: str, digest: str, size: int, source: Source) -> str:
+def spool_blob(spool_dir: str, digest: str, size: int, source: Source,
+               trusted: bool = False) -> str:
     """Copy a blob into a new file in ``spool_dir``, verified; return the file's path.
 
     Lets download workers run in parallel and hand finished files to ArchiveWriter.add_blob.
     The caller deletes the file. Nothing is left behind when verification or writing fails.
+    A ``trusted`` source verifies its own digest (and raises when it does not match), so only
+    its size is checked here.
     """
     hex_ = digest_hex(digest, f"blob digest {digest!r}")
     fd, path = tempfile.mkstemp(prefix=f"{hex_[:16]}.", suffix=".blob", dir=spool_dir)
-    verifier = _Verifier(f"spool file {path}", digest, size)
+    verifier = _Verifier(f"spool file {path}", digest, size, trusted)
     try:
         for chunk in _chunks(source):
             verifier.update(chunk)
@@ -1119,20 +1130,21 @@ class ArchiveWriter:
         """True once blob ``digest`` is in the archive (set reads need no lock)."""
         return blob_member_name(digest) in self._names
 
-    def add_blob(self, digest: str, size: int, source: Source) -> bool:
+    def add_blob(self, digest: str, size: int, source: Source, trusted: bool = False) -> bool:
         """Store blob ``digest`` of ``size`` bytes from ``source``; False if already stored.
 
         ``source`` is bytes, a path (a spooled file), a readable file object or an iterable
-        of byte chunks. The content is verified while it is written; on a mismatch the member
-        is removed again and ArchiveDigestError raised. Errors of the source propagate after
-        the same clean-up.
+        of byte chunks. The content is verified while it is written (``trusted`` content, a
+        spool file written from a verified download, only by its size); on a mismatch the
+        member is removed again and ArchiveDigestError raised. Errors of the source propagate
+        after the same clean-up.
         """
         name = blob_member_name(digest)
         with self._lock:
             self._check_open()
             if name in self._names:
                 return False
-            self._write_member(name, size, _chunks(source), digest)
+            self._write_member(name, size, _chunks(source), digest, trusted)
             return True
 
     def copy_blob_from(self, reader: ArchiveReader, digest: str) -> bool:
@@ -1282,14 +1294,15 @@ class ArchiveWriter:
     def _has_layout(self, digest: str) -> bool:
         return all(name in self._names for name in layout_member_names(digest))
 
-    def _write_member(self, name: str, size: int, chunks: Iterable[bytes], digest: str) -> None:
+    def _write_member(self, name: str, size: int, chunks: Iterable[bytes], digest: str,
+                      trusted: bool = False) -> None:
         dos_time, dos_date = _dos_timestamp()
         entry = _Entry(
             name=name, raw_name=name.encode("utf-8"), offset=self._end, size=size,
             file_size=size, dos_time=dos_time, dos_date=dos_date,
         )
         header = _local_header(entry)
-        verifier = _Verifier(f"archive {self.path} member {name}", digest, size)
+        verifier = _Verifier(f"archive {self.path} member {name}", digest, size, trusted)
         try:
             self._write(header, entry.offset, f"writing member {name}")
             position = entry.offset + len(header)

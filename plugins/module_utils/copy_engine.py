@@ -351,11 +351,15 @@ class CopyEngine:
             raise CopyError(
                 f"{task.source} is a Docker schema 1 image, which this collection does not "
                 "convert yet; convert it once with skopeo copy --format v2s2")
+        current = self.target.current(task.destination, want_document=False)
+        if current is not None and current.digest == top.digest:
+            # Already there byte for byte: the config (one more request per image on every
+            # re-run) would only name the platform.
+            return ImagePlan(task, top, top, [], [], current)
         config = self._config(task.source, top)
         platform = _config_platform(config)
         if platform is not None and not self.options.platforms.matches(platform):
             return ImagePlan(task, top, top, [], [str(platform)], None, platform, skipped=True)
-        current = self.target.current(task.destination, want_document=False)
         platforms = [str(platform)] if platform else []
         return ImagePlan(task, top, top, [], platforms, current, platform)
 

@@ -1101,3 +1101,18 @@ def test_reader_names_old_tar_gz_archives(tmp_path):
 
     with pytest.raises(ArchiveFormatError, match="is a gzip file, not a zip: Hangar v1.6"):
         ArchiveReader(str(old))
+
+
+def test_add_blob_trusted_checks_size_but_not_digest(tmp_path):
+    data = os.urandom(2000)
+    dest = tmp_path / "trusted.zip"
+
+    with ArchiveWriter(str(dest)) as writer:
+        with pytest.raises(ArchiveDigestError, match="1999 bytes, not 2000"):
+            writer.add_blob(digest_of(data), len(data), data[:-1], trusted=True)
+        assert not writer.has_blob(digest_of(data))
+        assert writer.add_blob(digest_of(data), len(data), data, trusted=True)
+        writer.commit()
+
+    with ArchiveReader(str(dest)) as reader:
+        assert reader.read_blob(digest_of(data), limit=4096) == data
