@@ -90,7 +90,7 @@ options:
       - When V(false), a registry that does not answer HTTPS is also tried over plain HTTP,
         as skopeo and podman do. To use plain HTTP with checks on, write the registry as
         C(http://host:port).
-      - In modules with two sides, O(src_validate_certs) and O(dest_validate_certs) override it
+      - In modules with two sides, C(src_validate_certs) and C(dest_validate_certs) override it
         per side.
     type: bool
     default: true

@@ -76,7 +76,7 @@ def _blob_bytes(layout_dir: Path, digest: str) -> bytes:
 
 
 def test_free_port_hands_out_distinct_bindable_ports_when_called_repeatedly() -> None:
-    ports = [free_port() for _ in range(20)]
+    ports = [free_port() for unused_round in range(20)]
 
     assert len(set(ports)) == 20
     assert all(is_bindable(port) for port in ports)
