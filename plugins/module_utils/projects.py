@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Tuple
 
+from ansible_collections.airgap.hangar.plugins.module_utils.copy_engine import ACTION_WOULD_COPY
 from ansible_collections.airgap.hangar.plugins.module_utils.harbor import HarborClient
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import Reference
 
@@ -46,3 +47,34 @@ def ensure_projects(module: Any, clients: Any, destinations: Iterable[Reference]
         finally:
             harbor.close()
     return created
+
+
+class ProjectCreator:
+    """Creates missing Harbor projects once it is known that something will be written.
+
+    A run with nothing to copy never calls the Harbor API, so a no-op re-run costs no more
+    requests than the registry checks themselves.
+    """
+
+    def __init__(self, module: Any, clients: Any, enabled: bool) -> None:
+        self.module = module
+        self.clients = clients
+        self.enabled = enabled
+        self.created: List[Tuple[str, str]] = []
+
+    def before_transfer(self, items: List[Any]) -> None:
+        """The engine's hook: runs after planning, before the first write."""
+        self._ensure([item.result.task.destination for item in items])
+
+    def predict(self, results: List[Any]) -> None:
+        """Check mode: the projects the images that would be copied need."""
+        self._ensure([result.task.destination for result in results
+                      if result.action == ACTION_WOULD_COPY])
+
+    def _ensure(self, destinations: List[Reference]) -> None:
+        if self.enabled and destinations:
+            self.created.extend(ensure_projects(self.module, self.clients, destinations,
+                                                prefix="dest_"))
+
+    def report(self) -> List[str]:
+        return sorted(f"{registry}/{name}" for registry, name in self.created)

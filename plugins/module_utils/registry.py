@@ -87,6 +87,10 @@ class AuthenticationRequired(RegistryError):
     """The registry wants credentials, or better ones."""
 
 
+class ProjectNotFound(AuthenticationRequired):
+    """Harbor's answer (401) to a request into a project that does not exist."""
+
+
 class AccessDenied(RegistryError):
     """The credentials are valid but not allowed to do this."""
 
@@ -360,8 +364,10 @@ class RegistryClient:
         code, message = registry_error(response)
         where = f"{self.registry}/{target}"
         if status == 401:
-            return AuthenticationRequired(self._auth_message(operation, where, message),
-                                          registry=self.registry, status=status, code=code)
+            kind = ProjectNotFound if _harbor_missing_project(message) else \
+                AuthenticationRequired
+            return kind(self._auth_message(operation, where, message),
+                        registry=self.registry, status=status, code=code)
         if status == 403 or code == "DENIED":
             return AccessDenied(
                 f"{operation} {where}: access denied ({message or 'forbidden'}); the credentials "
@@ -393,12 +399,13 @@ class RegistryClient:
         """Fetch a manifest by tag or digest and prove its bytes match the digest."""
         where = f"{self.registry}/{repository}{_ident_suffix(ident)}"
         raw, content_type, announced = self._fetch_manifest(repository, ident, where)
-        # Hash first: bytes changed on the way are a digest mismatch, whatever they parse as.
-        digest = self._verified_manifest_digest(raw, ident, announced, where)
         if "html" in content_type.lower():
             raise RegistryError(
                 f"{where} answered with an HTML page, not a manifest: this is a web server or "
                 "proxy, not the registry API; check the registry address", registry=self.registry)
+        # Hash before parsing: bytes changed on the way are a digest mismatch, whatever they
+        # parse as.
+        digest = self._verified_manifest_digest(raw, ident, announced, where)
         media_type = manifest_media_type(raw, content_type, where)
         return Manifest(raw, media_type, digest)
 

@@ -9,8 +9,10 @@ from typing import Callable, Iterable, List, Optional
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import Reference
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import (
     AuthenticationRequired,
+    Descriptor,
     Manifest,
     ManifestUnknown,
+    ProjectNotFound,
     RegistryClient,
 )
 
@@ -48,30 +50,26 @@ class RegistryTarget:
 
     accepts_signatures = True
 
-    def __init__(self, client_for: ClientFor, absent_projects: Iterable = ()) -> None:
-        """``absent_projects``: (registry, project) pairs known not to exist yet (check mode)."""
+    def __init__(self, client_for: ClientFor, projects_created_later: bool = False) -> None:
+        """``projects_created_later``: a missing Harbor project counts as an empty one, because
+        it is created before the first write (create_projects)."""
         self.client_for = client_for
-        self.absent_projects = set(absent_projects)
+        self.projects_created_later = projects_created_later
 
     def registry_of(self, ref: Reference) -> Optional[str]:
         return ref.registry
 
     def current(self, ref: Reference, want_document: bool) -> Optional[Manifest]:
         """What the destination tag holds now; the document only when it is needed."""
-        if (ref.registry, ref.project) in self.absent_projects:
-            return None
         client = self.client_for(ref.registry)
         ident = ref.tag or ref.ident
-        if want_document:
-            try:
-                return client.get_manifest(ref.repository, ident)
-            except ManifestUnknown:
-                return None
         try:
-            descriptor = client.head_manifest(ref.repository, ident)
-        except AuthenticationRequired:
-            # A HEAD answer has no body; the GET's error says why (Harbor: project not found).
-            client.get_manifest(ref.repository, ident)
+            if want_document:
+                return _manifest_or_none(client, ref.repository, ident)
+            descriptor = _head(client, ref.repository, ident)
+        except ProjectNotFound:
+            if self.projects_created_later:
+                return None
             raise
         if descriptor is None:
             return None
@@ -106,3 +104,19 @@ class RegistryTarget:
         dest = plan.task.destination
         self.client_for(dest.registry).put_manifest(
             dest.repository, dest.tag or plan.final.digest, plan.final.raw, plan.final.media_type)
+
+
+def _manifest_or_none(client: RegistryClient, repository: str, ident: str) -> Optional[Manifest]:
+    try:
+        return client.get_manifest(repository, ident)
+    except ManifestUnknown:
+        return None
+
+
+def _head(client: RegistryClient, repository: str, ident: str) -> Optional[Descriptor]:
+    try:
+        return client.head_manifest(repository, ident)
+    except AuthenticationRequired:
+        # A HEAD answer has no body; the GET's error says why (Harbor: project not found).
+        client.get_manifest(repository, ident)
+        raise

@@ -193,7 +193,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.module_support impor
     fail,
     require_requests,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils.projects import ensure_projects
+from ansible_collections.airgap.hangar.plugins.module_utils.projects import ProjectCreator
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import parse_reference
 from ansible_collections.airgap.hangar.plugins.module_utils.registry_io import RegistryTarget
 
@@ -247,17 +247,16 @@ def build_tasks(module: AnsibleModule, reader: ArchiveReader, clients: ClientFac
 def run(module: AnsibleModule, clients: ClientFactory, reader: ArchiveReader) -> dict:
     options = bulk.copy_options(module.params, module.check_mode)
     tasks = build_tasks(module, reader, clients)
-    created = []
-    if module.params["create_projects"]:
-        created = ensure_projects(module, clients, [task.destination for task in tasks],
-                                  prefix="dest_")
-    target = RegistryTarget(lambda registry: clients.client(registry, "dest_"), created)
+    projects = ProjectCreator(module, clients, module.params["create_projects"])
+    target = RegistryTarget(lambda registry: clients.client(registry, "dest_"), projects.enabled)
     engine = CopyEngine(ArchiveSource(reader), target, options)
     started = time.monotonic()
-    results = engine.run(tasks)
+    results = engine.run(tasks, before_transfer=projects.before_transfer)
+    if module.check_mode:
+        projects.predict(results)
     values, failure = bulk.outcome(results, time.monotonic() - started)
-    values["projects_created"] = sorted(f"{registry}/{name}" for registry, name in created)
-    values["changed"] = values["changed"] or bool(created)
+    values["projects_created"] = projects.report()
+    values["changed"] = values["changed"] or bool(projects.created)
     values["archive"] = dict(path=module.params["src"], images=len(reader.images))
     for warning in bulk.warnings_for(results):
         module.warn(warning)

@@ -289,7 +289,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.module_support impor
     require_requests,
     source_options,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils.projects import ensure_projects
+from ansible_collections.airgap.hangar.plugins.module_utils.projects import ProjectCreator
 from ansible_collections.airgap.hangar.plugins.module_utils.registry_io import (
     RegistrySource,
     RegistryTarget,
@@ -335,20 +335,19 @@ def build_tasks(module: AnsibleModule, clients: ClientFactory) -> list:
 def run(module: AnsibleModule, clients: ClientFactory) -> dict:
     options = bulk.copy_options(module.params, module.check_mode)
     tasks = build_tasks(module, clients)
-    created = []
-    if module.params["create_projects"]:
-        created = ensure_projects(module, clients, [task.destination for task in tasks],
-                                  prefix="dest_")
+    projects = ProjectCreator(module, clients, module.params["create_projects"])
     engine = CopyEngine(
         RegistrySource(lambda registry: clients.client(registry, "src_")),
-        RegistryTarget(lambda registry: clients.client(registry, "dest_"), created),
+        RegistryTarget(lambda registry: clients.client(registry, "dest_"), projects.enabled),
         options,
     )
     started = time.monotonic()
-    results = engine.run(tasks)
+    results = engine.run(tasks, before_transfer=projects.before_transfer)
+    if module.check_mode:
+        projects.predict(results)
     values, failure = bulk.outcome(results, time.monotonic() - started)
-    values["projects_created"] = sorted(f"{registry}/{name}" for registry, name in created)
-    values["changed"] = values["changed"] or bool(created)
+    values["projects_created"] = projects.report()
+    values["changed"] = values["changed"] or bool(projects.created)
     for warning in bulk.warnings_for(results):
         module.warn(warning)
     if module._diff:  # pylint: disable=protected-access
