@@ -2,8 +2,10 @@
 # Prepare this machine to develop and test airgap.hangar (Debian or Ubuntu). Safe to run again:
 # each step checks first and says whether it did anything.
 #
-#   1. Debian packages: docker-registry and skopeo for the tests, rsync for scripts/layout.sh,
-#      and ShellCheck, without which ansible-test sanity skips its shell script test.
+#   1. Debian packages: docker-registry, skopeo and unzip for the tests, Go to read archives
+#      as Hangar does, rsync for
+#      scripts/layout.sh, and ShellCheck, without which ansible-test sanity skips its shell
+#      script test.
 #   2. A virtualenv at $HANGAR_VENV (default .venv) with tests/requirements.txt, reinstalled only
 #      when that file changes.
 #   3. The pip bootstrap that ansible-test needs where only PyPI is reachable.
@@ -12,7 +14,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DEBIAN_PACKAGES=(docker-registry skopeo rsync shellcheck)
+DEBIAN_PACKAGES=(docker-registry skopeo rsync shellcheck unzip golang-go)
 REQUIREMENTS="$HANGAR_REPO/tests/requirements.txt"
 STAMP="$HANGAR_VENV/.requirements.sha256"
 
