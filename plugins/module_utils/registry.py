@@ -388,10 +388,14 @@ class RegistryClient:
         if project:
             return (f"{operation} {where}: project {project} not found on {self.registry}. "
                     "Create it first (create_projects: true does that on Harbor)")
+        credentials = self.auth.credentials
+        if credentials.anonymous:
+            return (f"{operation} {where}: authentication required by {self.registry}; tried "
+                    f"no credentials (searched {self.credential_store.describe_sources()}). "
+                    "Give the username and password options of this side, or an auth_file "
+                    "with an entry for this registry")
         return (f"{operation} {where}: authentication required by {self.registry}; tried "
-                f"{self.auth.credentials.source} (searched "
-                f"{self.credential_store.describe_sources()}). Give dest/src username and "
-                "password, or an auth_file with an entry for this registry")
+                f"{credentials.source}, which it refused; check the user name and password")
 
     # -- manifests ------------------------------------------------------------------------------
 
