@@ -22,8 +22,8 @@ or more a ZIP64 end record. Every member: method STORED, Unix host, regular file
 ``archive/zip`` (Hangar), ``unzip`` and ``zipfile`` read the result.
 
 A new archive is written to ``.<name>.<random>.hangar-tmp`` beside the destination, locked with
-flock while in use, fsynced, renamed over the destination and the directory fsynced; abort()
-or an exception removes it, and the next writer removes temp files whose writer died.
+flock from its creation on, fsynced, renamed over the destination and the directory fsynced;
+abort() or an exception removes it, and the next writer removes temp files whose writer died.
 
 Append (Hangar's ``sync``) rewrites only the archive's tail: the old ``index.json`` when it is
 the last member, as Hangar and we write it, and the central directory. Before any byte changes,
@@ -47,6 +47,7 @@ streaming downloads straight into members one after another (transport.md sectio
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -138,7 +139,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _JOURNAL = struct.Struct("<8sQQQ")
 _JOURNAL_MAGIC = b"HGRJRNL1"
 _TEMP_SUFFIX = ".hangar-tmp"
-_STALE_TEMP_SECONDS = 60
+_SPOOL_PREFIX = ".hangar-spool-"
+_SPOOL_LOCK = "lock"
+# A spool directory with no lock file was made by a run killed before it could create one;
+# this long after, no live run is that young.
+_UNLOCKED_SPOOL_SECONDS = 60
 _DRIVE_RE = re.compile(r"[A-Za-z]:")
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, io.IOBase, Iterable[bytes]]
@@ -160,6 +165,13 @@ def _required_members(entry: ImageEntry) -> list:
     for spec in entry.specs:
         names.extend(layout_member_names(spec.digest))
     return names
+
+
+def _member_label(name: str) -> str:
+    """``blob sha256:<hex>`` for a blob member, the member name for anything else."""
+    if name.startswith("share/sha256/"):
+        return "blob sha256:" + name.rsplit("/", 1)[1]
+    return name
 
 
 def _human(size: float) -> str:
@@ -730,9 +742,10 @@ class ArchiveReader:
         """Raise ArchiveMissingBlobError when a member of ``entry`` is missing."""
         missing = self.missing_members(entry)
         if missing:
+            more = f" and {len(missing) - 1} more member(s)" if len(missing) > 1 else ""
             raise ArchiveMissingBlobError(
-                f"archive {self.path} lacks {len(missing)} member(s) of {entry.reference}, "
-                f"first {missing[0]}; the archive is incomplete; save the image again or "
+                f"archive {self.path} lacks {_member_label(missing[0])}{more} of "
+                f"{entry.reference}; the archive is incomplete; save the image again or "
                 "sync it into the archive"
             )
 
@@ -1076,19 +1089,79 @@ def _remove_stale_temp_files(path: str) -> None:
 
 
 def _remove_if_abandoned(path: str) -> None:
-    # A live writer holds the flock; the age check covers the instant between its create and
-    # its flock.
+    # A live writer holds the flock from before its file is visible under this name (see
+    # _create_locked), so a file whose flock we get belongs to a dead writer.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return
     try:
-        if time.time() - os.fstat(fd).st_mtime < _STALE_TEMP_SECONDS:
-            return
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.unlink(path)
     except OSError:
         pass
+    finally:
+        os.close(fd)
+
+
+def _create_locked(path: str) -> int:
+    """Create ``path`` and flock it; retry when a cleaner removed it between the two.
+
+    Another process's _remove_if_abandoned may take the flock in the instant between our create
+    and our flock and unlink the file; the inode check sees that and we start again.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def spool_directory(archive_path: str) -> Iterator[str]:
+    """A private directory beside ``archive_path`` for blobs on their way in; removed on exit.
+
+    Beside the archive so a spooled blob is on the same file system as the archive. The
+    directory holds a flocked lock file for its whole life, so the next save in the same
+    directory can tell a killed run's spool from a live one and remove it.
+    """
+    directory = os.path.dirname(os.path.abspath(archive_path))
+    _remove_abandoned_spools(directory)
+    path = tempfile.mkdtemp(prefix=_SPOOL_PREFIX, dir=directory)
+    fd = _create_locked(os.path.join(path, _SPOOL_LOCK))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def _remove_abandoned_spools(directory: str) -> None:
+    for item in os.scandir(directory):
+        if item.name.startswith(_SPOOL_PREFIX) and item.is_dir(follow_symlinks=False):
+            if _spool_abandoned(item.path):
+                shutil.rmtree(item.path, ignore_errors=True)
+
+
+def _spool_abandoned(path: str) -> bool:
+    try:
+        fd = os.open(os.path.join(path, _SPOOL_LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        try:
+            return time.time() - os.stat(path).st_mtime > _UNLOCKED_SPOOL_SECONDS
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
     finally:
         os.close(fd)
 
@@ -1105,6 +1178,7 @@ class ArchiveWriter:
     def __init__(self, dest: Union[str, os.PathLike], *, append: bool = False) -> None:
         self.path = os.path.abspath(os.fspath(dest))
         self._append = append
+        self._touched = False
         self._lock = threading.Lock()
         self._entries: list = []
         self._names: set = set()
@@ -1231,14 +1305,11 @@ class ArchiveWriter:
         try:
             _remove_stale_temp_files(self.path)
             self._temp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
-            self._fd = os.open(
-                self._temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666
-            )
+            self._fd = _create_locked(self._temp)
         except OSError as exc:
             raise _space_or_io_error(
                 exc, self.path, "creating the archive", "nothing was written"
             ) from exc
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._end = 0
         self.index = ArchiveIndex.new()
 
@@ -1323,6 +1394,7 @@ class ArchiveWriter:
         self._end = position
 
     def _write(self, data, offset: int, what: str) -> None:
+        self._touched = True
         try:
             _write_all(self._fd, data, offset)
         except OSError as exc:
@@ -1373,7 +1445,10 @@ class ArchiveWriter:
             return
         self._closed = True
         try:
-            if self._append:
+            if self._append and not self._touched:
+                # Nothing was written: rewriting the same tail would still change the mtime.
+                os.unlink(_journal_path(self.path))
+            elif self._append:
                 # If this fails the journal stays, and the next open restores the archive.
                 _apply_journal(self._fd, self.path)
             else:

@@ -52,23 +52,33 @@ def compose(dest: str, readers: List[ArchiveReader], wanted: Optional[List[Refer
     """Make ``dest`` hold exactly the selected entries; nothing is written when it already does."""
     warnings: List[str] = []
     selection = select_entries(readers, wanted, warnings)
-    after = labels_of([entry for unused_reader, entry in selection])
-    before = _labels_at(dest)
-    changed = before != after
+    selected = [entry for unused_reader, entry in selection]
+    existing = _entries_at(dest)
+    # Labels name the source index, which a platform subset shares with the full image, so
+    # the platform digests decide.
+    changed = existing is None or contents_of(existing) != contents_of(selected)
     if changed and not check_mode:
         with ArchiveWriter(dest) as writer:
             for reader, entry in selection:
                 writer.copy_image_from(reader, entry)
             writer.commit()
-    return dict(changed=changed, before=before or [], after=after, warnings=warnings)
+    return dict(changed=changed, before=labels_of(existing or []), after=labels_of(selected),
+                warnings=warnings)
 
 
-def _labels_at(dest: str) -> Optional[List[str]]:
+def contents_of(entries: List[ImageEntry]) -> List[tuple]:
+    """(reference, platform digests) of each entry: what makes two archives hold the same."""
+    return sorted((entry.reference, tuple(sorted(spec.digest for spec in entry.specs)))
+                  for entry in entries)
+
+
+def _entries_at(dest: str) -> Optional[List[ImageEntry]]:
+    """The entries of the archive at ``dest``; None when there is no usable archive."""
     if not os.path.exists(dest):
         return None
     try:
         with ArchiveReader(dest) as reader:
-            return labels_of(reader.images)
+            return list(reader.images)
     except ArchiveError:
         return None
 

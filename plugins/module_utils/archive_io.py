@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -71,6 +70,14 @@ def spec_descriptor(spec: ImageSpec, size: int) -> Dict[str, Any]:
     return descriptor
 
 
+def _covers(raw: bytes, media_type: str, entry: ImageEntry) -> bool:
+    """The saved platforms include every manifest the source index names."""
+    saved = {spec.digest for spec in entry.specs}
+    if media_type not in mt.INDEX_TYPES:
+        return compute_digest(raw) in saved
+    return all(item.get("digest") in saved for item in json.loads(raw).get("manifests", []))
+
+
 class ArchiveSource:
     """Reads images saved in an archive. Blobs stream from the zip without extracting it."""
 
@@ -81,9 +88,11 @@ class ArchiveSource:
         return None
 
     def entry(self, ref: Reference) -> ImageEntry:
+        """The entry saved as ``ref``, refused before any upload if a member is missing."""
         entry = entry_for(self.reader.images, ref)
         if entry is None:
             raise NotInArchive(f"archive {self.reader.path} holds no image {ref}")
+        self.reader.check_image(entry)
         return entry
 
     def top(self, ref: Reference) -> Manifest:
@@ -91,7 +100,11 @@ class ArchiveSource:
         entry = self.entry(ref)
         found = entry.source_index
         if found and self.reader.has_blob(found.digest):
-            return Manifest(self.reader.read_blob(found.digest), found.media_type, found.digest)
+            raw = self.reader.read_blob(found.digest)
+            # A save that kept some platforms (arch, os or provenance) still records the
+            # source's index; pushing it would need manifests the archive does not hold.
+            if _covers(raw, found.media_type, entry):
+                return Manifest(raw, found.media_type, found.digest)
         descriptors = [spec_descriptor(spec, self.reader.blob_size(spec.digest))
                        for spec in entry.specs]
         raw = build_index(descriptors, overwrite=True)
@@ -144,8 +157,10 @@ class ArchiveTarget:
         if entry is None:
             return False
         wanted = [d["digest"] for d in plan.selected] if plan.top.is_index else [plan.top.digest]
+        # A part of an index is recorded without the index, but Hangar records it anyway.
         saved = entry.source_index.digest if entry.source_index else None
-        return [spec.digest for spec in entry.specs] == wanted and saved == plan.top.digest
+        recorded = (_source_index_digest(plan), plan.top.digest)
+        return [spec.digest for spec in entry.specs] == wanted and saved in recorded
 
     def has_tag(self, ref: Reference, tag: str, digest: str) -> bool:
         return True
@@ -173,15 +188,18 @@ class ArchiveTarget:
 
     def finish(self, plan: ImagePlan, children: List[Child]) -> None:
         top = plan.top
+        whole = _source_index_digest(plan) is not None
         if top.is_index:
-            self.writer.add_blob(top.digest, len(top.raw), top.raw)
             specs = [self._spec(child.descriptor, child.manifest, None) for child in children]
+            if whole:
+                self.writer.add_blob(top.digest, len(top.raw), top.raw)
         else:
             self.writer.add_platform_manifest(top.digest, top.raw, top.media_type)
             specs = [self._spec({}, top, plan.single_platform)]
+        source_index = SourceIndex(top.media_type, top.digest, len(top.raw)) if whole else None
         dest = plan.task.destination
         entry = ImageEntry.build(dest.qualified_repository, dest.tag_or_latest, specs,
-                                 SourceIndex(top.media_type, top.digest, len(top.raw)))
+                                 source_index)
         with self._lock:
             self.writer.replace_image(entry)
             self.entries.append(entry)
@@ -206,10 +224,10 @@ class ArchiveTarget:
             layers=layers, config=config, annotations=annotations)
 
 
-def new_spool_dir(archive_path: str) -> str:
-    """A spool directory beside the archive, so spooled blobs move on the same file system."""
-    directory = os.path.dirname(os.path.abspath(archive_path))
-    return tempfile.mkdtemp(prefix=".hangar-spool-", dir=directory)
+def _source_index_digest(plan: ImagePlan) -> Optional[str]:
+    """The source index is recorded only when every platform is saved: only then can a load
+    push it unchanged."""
+    return plan.top.digest if plan.final is plan.top else None
 
 
 def describe_entry(entry: ImageEntry, sizes: Callable[[str], int]) -> Dict[str, Any]:

@@ -11,7 +11,6 @@ commit. When nothing would change, the temporary file is dropped and the archive
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any, Dict, List
 
 from ansible_collections.airgap.hangar.plugins.module_utils.archive import (
@@ -19,12 +18,12 @@ from ansible_collections.airgap.hangar.plugins.module_utils.archive import (
     ArchiveReader,
     ArchiveWriter,
     ensure_free_space,
+    spool_directory,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_index import ImageEntry
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_io import (
     ArchiveTarget,
     entry_for,
-    new_spool_dir,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.copy_engine import (
     ACTION_COPIED,
@@ -102,7 +101,11 @@ class SaveJob:
               previous: Any) -> List[ImageResult]:
         appending = self.append and not isinstance(previous, _NoArchive)
         writer = ArchiveWriter(self.dest, append=appending)
-        spool = new_spool_dir(self.dest)
+        with spool_directory(self.dest) as spool:
+            return self._save_with(writer, spool, source, options, tasks, previous)
+
+    def _save_with(self, writer: ArchiveWriter, spool: str, source: Any, options: CopyOptions,
+                   tasks: List[CopyTask], previous: Any) -> List[ImageResult]:
         try:
             existing = writer if self.append else previous
             target = ArchiveTarget(writer, spool, existing)
@@ -112,7 +115,7 @@ class SaveJob:
             kept = self._keep_previous(results, previous, writer)
             self._account(results, previous, target.entries + kept)
             self._final_images = list(writer.images)
-            if self.changed or isinstance(previous, _NoArchive):
+            if self._worth_writing(results, previous):
                 writer.commit()
                 self.changed = True
             else:
@@ -121,8 +124,18 @@ class SaveJob:
         except BaseException:
             writer.abort()
             raise
-        finally:
-            shutil.rmtree(spool, ignore_errors=True)
+
+    def _worth_writing(self, results: List[ImageResult], previous: Any) -> bool:
+        """Whether to put the new archive in place.
+
+        A new archive is written even when empty (an empty list asks for one), but not when
+        every image failed: an empty archive would then look like a finished save.
+        """
+        if self.changed:
+            return True
+        if not isinstance(previous, _NoArchive):
+            return False
+        return not (results and all(r.action == ACTION_FAILED for r in results))
 
     def _keep_previous(self, results: List[ImageResult], previous: Any,
                        writer: ArchiveWriter) -> List[ImageEntry]:

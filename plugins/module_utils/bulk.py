@@ -99,6 +99,16 @@ def diff_for(results: List[ImageResult]) -> Dict[str, Dict[str, Optional[str]]]:
     return dict(before=before, after=after)
 
 
+def text_diff(before: List[str], after: List[str], path: str) -> Dict[str, str]:
+    """An archive's images before and after, one ``reference@digest`` a line.
+
+    Ansible's diff display takes text (or dicts); a list breaks its callback.
+    """
+    return dict(before="".join(f"{line}\n" for line in before),
+                after="".join(f"{line}\n" for line in after),
+                before_header=path, after_header=path)
+
+
 def write_failed_file(path: Optional[str], results: List[ImageResult]) -> Optional[str]:
     """Write the failed lines in list format, ready to be used as images_file again.
 

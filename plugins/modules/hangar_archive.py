@@ -88,6 +88,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.hangar.plugins.module_utils.archive import ArchiveReader
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_compose import compose
+from ansible_collections.airgap.hangar.plugins.module_utils.bulk import text_diff
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.module_support import (
     common_options,
@@ -115,7 +116,7 @@ def run(module: AnsibleModule) -> dict:
         changed = module.set_fs_attributes_if_different(file_args, changed)
     values = dict(changed=changed, dest=params["dest"], images=outcome["after"])
     if module._diff:  # pylint: disable=protected-access
-        values["diff"] = dict(before=outcome["before"], after=outcome["after"])
+        values["diff"] = text_diff(outcome["before"], outcome["after"], params["dest"])
     return values
 
 

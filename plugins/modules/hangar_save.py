@@ -224,7 +224,7 @@ def run(module: AnsibleModule, clients: ClientFactory) -> dict:
     for warning in bulk.warnings_for(results) + job.warnings:
         module.warn(warning)
     if module._diff:  # pylint: disable=protected-access
-        values["diff"] = dict(before=job.before, after=job.after)
+        values["diff"] = bulk.text_diff(job.before, job.after, params["dest"])
     if not module.check_mode:
         written = bulk.write_failed_file(params["failed_file"], results)
         if written:
