@@ -581,7 +581,7 @@ class RegistryClient:
                      open_source: Callable[[int], Iterable[bytes]]) -> None:
         location = self._start_upload(repository)
         if size > CHUNKED_UPLOAD_THRESHOLD:
-            location = self._patch_chunks(repository, digest, location, open_source(0))
+            location = self._patch_chunks(repository, digest, location, open_source(0), size)
             body: Any = b""
         else:
             body = SizedBody(open_source(0), size)
@@ -596,18 +596,20 @@ class RegistryClient:
             return urljoin(response.url, response.headers["Location"])
 
     def _patch_chunks(self, repository: str, digest: str, location: str,
-                      chunks: Iterable[bytes]) -> str:
-        offset = 0
-        for piece in _regroup(chunks, UPLOAD_CHUNK):
+                      chunks: Iterable[bytes], size: int) -> str:
+        # Each PATCH streams its share of the source, so memory stays at one I/O block.
+        stream = _PieceStream(chunks, f"{repository}@{digest}")
+        for offset in range(0, size, UPLOAD_CHUNK):
+            length = min(UPLOAD_CHUNK, size - offset)
             headers = {"Content-Type": "application/octet-stream",
-                       "Content-Range": f"{offset}-{offset + len(piece) - 1}"}
+                       "Content-Range": f"{offset}-{offset + length - 1}"}
+            body = SizedBody(stream.take(length), length)
             response = self.request("PATCH", repository, "", url=location, push=True,
-                                    headers=headers, data=piece, replayable=False)
+                                    headers=headers, data=body, replayable=False)
             with response:
                 if response.status_code not in (201, 202):
                     raise self._upload_error(response, repository, digest, "sending a chunk of")
                 location = urljoin(location, response.headers.get("Location", location))
-            offset += len(piece)
         return location
 
     def _commit_upload(self, repository: str, location: str, digest: str, body: Any) -> None:
@@ -695,13 +697,23 @@ def _next_link(link: str, current: str) -> str:
     return ""
 
 
-def _regroup(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Turn a stream of small chunks into pieces of exactly ``size`` bytes (the last shorter)."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer.extend(chunk)
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+class _PieceStream:
+    """Consecutive pieces of one byte stream, each read straight through without buffering.
+
+    Each iterator from take() must be used up before the next is asked for, as sequential
+    PATCH requests do.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], what: str) -> None:
+        self._chunks = iter(chunks)
+        self._carry = b""
+        self._what = what
+
+    def take(self, length: int) -> Iterator[bytes]:
+        while length > 0:
+            chunk = self._carry or next(self._chunks, b"")
+            if not chunk:
+                raise BlobUploadFailed(f"the source of {self._what} ended {length} bytes early")
+            head, self._carry = chunk[:length], chunk[length:]
+            length -= len(head)
+            yield head

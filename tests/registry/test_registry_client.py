@@ -254,6 +254,21 @@ def test_client_upload_mount_and_chunked_upload(tmp_registry, monkeypatch):
     assert len(patches) == 4
 
 
+def test_chunked_upload_of_a_short_source_fails_and_leaves_no_blob(tmp_registry, monkeypatch):
+    registry = tmp_registry("plain")
+    client = make_client(registry, scheme="http")
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    digest = compute_digest(data)
+    monkeypatch.setattr(registry_module, "CHUNKED_UPLOAD_THRESHOLD", 1024 * 1024)
+    monkeypatch.setattr(registry_module, "UPLOAD_CHUNK", 1024 * 1024)
+    short = data[:-100]
+
+    with pytest.raises(RegistryError, match=f"the source of short/repo@{digest} ended"):
+        client.upload_blob("short/repo", digest, len(data), lambda offset: iter([short]))
+
+    assert client.blob_size("short/repo", digest) is None
+
+
 def test_client_upload_of_wrong_bytes_is_rejected_by_digest(tmp_registry):
     registry = tmp_registry("plain")
     client = make_client(registry, scheme="http")
