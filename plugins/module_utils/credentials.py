@@ -201,7 +201,8 @@ class CredentialStore:
             answer = json.loads(output.decode("utf-8"))
             username, secret = answer.get("Username", ""), answer.get("Secret", "")
         except (UnicodeDecodeError, ValueError, AttributeError) as exc:
-            raise CredentialsError(f"credential helper {program} gave an unreadable answer") from exc
+            raise CredentialsError(
+                f"credential helper {program} gave an unreadable answer") from exc
         self._sink(secret)
         source = f"credential helper {program}"
         if username == "<token>":

@@ -76,7 +76,8 @@ def client_pair_in(directory: str) -> ClientPair:
     for key in keys:
         cert = key[: -len(".key")] + ".cert"
         if cert not in certs:
-            raise TlsConfigError(f"missing client certificate {os.path.basename(cert)} for key {key}")
+            raise TlsConfigError(
+                f"missing client certificate {os.path.basename(cert)} for key {key}")
     if certs:
         return certs[0], certs[0][: -len(".cert")] + ".key"
     return None

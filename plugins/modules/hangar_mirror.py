@@ -131,7 +131,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Only read requests are made; each image reports C(would_copy), C(present) or C(skipped).
+    details: >-
+      Only read requests are made; each image reports C(would_copy), C(present) or C(skipped).
   diff_mode:
     support: full
     details: Maps each destination reference that changes to its digest before and after.
