@@ -9,6 +9,7 @@ name the host and the option that fixes the problem. Nothing here knows the regi
 
 from __future__ import annotations
 
+import email.utils
 import http.cookiejar
 import random
 import socket
@@ -16,6 +17,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import urlsplit
 
@@ -32,15 +34,14 @@ try:
     import requests
     from requests.adapters import HTTPAdapter
     from requests.utils import get_environ_proxies
-    from urllib3.exceptions import TimeoutError as PoolTimeout
 except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
     HTTPAdapter = object  # the subclass below must still be definable
     TIMEOUT_TYPES: tuple = (socket.timeout, TimeoutError)
 else:
     REQUESTS_IMPORT_ERROR = None
-    # socket.timeout is not a TimeoutError before Python 3.10.
-    TIMEOUT_TYPES = (socket.timeout, TimeoutError, PoolTimeout, requests.exceptions.Timeout)
+    # urllib3's read timeouts wrap the socket's; socket.timeout is no TimeoutError before 3.10.
+    TIMEOUT_TYPES = (socket.timeout, TimeoutError, requests.exceptions.Timeout)
 
 # Large enough that Python's per-chunk overhead disappears, small enough to bound memory.
 IO_BLOCK = 1 << 20
@@ -63,13 +64,18 @@ MAX_CAUSE_DEPTH = 20
 class TransportError(HangarError):
     """The remote host could not be reached or the connection broke."""
 
-    def __init__(self, message: str, host: str = "") -> None:
+    def __init__(self, message: str, host: str = "", retryable: bool = True) -> None:
         super().__init__(message)
         self.host = host
+        self.retryable = retryable
 
 
 class TlsError(TransportError):
     """The TLS handshake failed: certificate, protocol or client certificate problem."""
+
+    def __init__(self, message: str, host: str = "", retryable: bool = False) -> None:
+        # A certificate or protocol mismatch fails the same way every time it is tried.
+        super().__init__(message, host, retryable)
 
 
 class TransportTimeout(TransportError):
@@ -119,10 +125,18 @@ def new_session(pool_size: int) -> "requests.Session":
 
 
 def retry_after_seconds(response: "requests.Response") -> Optional[float]:
+    """The pause a busy server asks for: ``Retry-After`` in seconds or as an HTTP date."""
     value = response.headers.get("Retry-After", "").strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
-    return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    wait = (moment - datetime.now(timezone.utc)).total_seconds()
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
 
 
 def read_capped(response: "requests.Response", limit: int, what: str) -> bytes:
@@ -222,8 +236,8 @@ class HttpClient:
             last = attempt == attempts - 1
             try:
                 response = self._send(method, url, headers, data, stream, timeout)
-            except TransportError:
-                if last:
+            except TransportError as exc:
+                if last or not exc.retryable:
                     raise
                 self._pause(attempt, None)
                 continue
@@ -283,9 +297,11 @@ class HttpClient:
                 f"TLS certificate of {self.host} is not trusted ({detail or cause}). Give its CA "
                 f"with ca_path, put it in a certs.d directory for {self.host} (certs_dir), or set "
                 "validate_certs: false", self.host)
+        # Without an alert from the server the handshake may just have been cut off.
         return TlsError(
             f"TLS handshake with {self.host} failed ({cause}). Check ca_path, client_cert and "
-            f"client_key, or the certs.d directory for {self.host}", self.host)
+            f"client_key, or the certs.d directory for {self.host}", self.host,
+            retryable="ALERT" not in cause.upper())
 
 
 def innermost(exc: BaseException) -> BaseException:
