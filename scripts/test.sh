@@ -3,7 +3,8 @@
 #
 #   sanity       ansible-test sanity, every test, on the controller Python; compile and import
 #                again on each other Python 3.9+ found here (module code must run on 3.9).
-#   unit         pytest over tests/unit, tests/support_tests and tests/registry.
+#   unit         pytest over tests/unit, tests/support_tests, tests/registry and
+#                tests/reliability (faults and bad input against real registries).
 #   integration  ansible-test integration, each target in tests/integration/targets.
 #   docs         regenerate docs/modules/ from the modules' documentation into a temporary
 #                directory and compare it with docs/modules/, one test per page.
@@ -163,7 +164,7 @@ run_sanity() {
 run_unit() {
     local started=$SECONDS paths=() dir status=0 counts="0 0 0" passed failed skipped
 
-    for dir in tests/unit tests/support_tests tests/registry; do
+    for dir in tests/unit tests/support_tests tests/registry tests/reliability; do
         [ -d "$HANGAR_LAYOUT/$dir" ] && paths+=("$dir")
     done
 
