@@ -67,7 +67,7 @@ def parse_challenge(header: str) -> Optional[Challenge]:
     header = (header or "").strip()
     if not header:
         return None
-    scheme, _, rest = header.partition(" ")
+    scheme, _space, rest = header.partition(" ")
     params = {}
     for match in CHALLENGE_PARAM.finditer(rest):
         value = match.group(2) if match.group(2) is not None else match.group(3)
@@ -92,8 +92,8 @@ def merge_scopes(held: Scopes, wanted: Scopes) -> Scopes:
 
 def split_scope(scope: str) -> Tuple[str, str, str]:
     """Split ``type:name:actions``; the name may contain ``host:port``, so split from the right."""
-    head, _, acts = scope.rpartition(":")
-    kind, _, name = head.partition(":")
+    head, _colon, acts = scope.rpartition(":")
+    kind, _colon, name = head.partition(":")
     return kind, name, acts
 
 

@@ -178,7 +178,7 @@ def body_error(response: "requests.Response", exc: BaseException, what: str,
 def is_timeout(exc: BaseException) -> bool:
     """Whether an exception, or one it wraps, is a read or connect timeout."""
     seen: Optional[BaseException] = exc
-    for _ in range(MAX_CAUSE_DEPTH):
+    for _depth in range(MAX_CAUSE_DEPTH):
         if seen is None:
             return False
         if isinstance(seen, TIMEOUT_TYPES):
@@ -307,7 +307,7 @@ class HttpClient:
 def innermost(exc: BaseException) -> BaseException:
     """The innermost exception of a chain, which is the one that explains."""
     seen = exc
-    for _ in range(MAX_CAUSE_DEPTH):
+    for _depth in range(MAX_CAUSE_DEPTH):
         nested = seen.__cause__ or seen.__context__
         if nested is None and seen.args and isinstance(seen.args[0], BaseException):
             nested = seen.args[0]

@@ -246,13 +246,14 @@ def _config(platform_name: str, diff_ids: list[str], repository: str) -> bytes:
 def _image_manifest(pool: BlobPool, spec: ImageSpec, platform_name: str,
                     layers: LayerMap) -> tuple[Descriptor, bytes]:
     chosen = [layers[layer] for layer in spec.platforms[platform_name]]
-    config_raw = _config(platform_name, [diff_id for _, diff_id in chosen], spec.repository)
+    diff_ids = [diff_id for _descriptor, diff_id in chosen]
+    config_raw = _config(platform_name, diff_ids, spec.repository)
     config = pool.put(config_raw, mt.OCI_CONFIG)
     manifest = encode_json({
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,
         "config": config.to_json(),
-        "layers": [descriptor.to_json() for descriptor, _ in chosen],
+        "layers": [descriptor.to_json() for descriptor, _diff_id in chosen],
     })
     return pool.put(manifest, mt.OCI_MANIFEST), manifest
 
@@ -274,12 +275,13 @@ def assemble_image(pool: BlobPool, root: Path, spec: ImageSpec,
     children = [(name, *_image_manifest(pool, spec, name, layers)) for name in spec.platforms]
     top, raw = children[0][1], children[0][2]
     if spec.is_index:
-        entries = [desc.to_json(platform=split_platform(name)) for name, desc, _ in children]
+        entries = [desc.to_json(platform=split_platform(name))
+                   for name, desc, _manifest in children]
         raw = encode_json({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries})
         top = pool.put(raw, mt.OCI_INDEX)
 
     digests = {top.digest}
-    for _, descriptor, manifest in children:
+    for _name, descriptor, manifest in children:
         document = json.loads(manifest)
         digests.add(descriptor.digest)
         digests.update(blob["digest"] for blob in [document["config"], *document["layers"]])
@@ -288,7 +290,8 @@ def assemble_image(pool: BlobPool, root: Path, spec: ImageSpec,
 
     built = BuiltImage(layout, spec.repository, "oci-index" if spec.is_index else "oci",
                        top.media_type, top.digest, raw)
-    child_digests = [descriptor.digest for _, descriptor, _ in children] if spec.is_index else []
+    child_digests = ([descriptor.digest for _name, descriptor, _manifest in children]
+                     if spec.is_index else [])
     return CorpusImage(spec.repository, TAG, top.digest, child_digests, built)
 
 
@@ -296,7 +299,8 @@ def build_corpus(root: Path, specs: list[ImageSpec]) -> Corpus:
     pool = BlobPool(root / "pool")
     layers = build_layers(pool, specs)
     images = [assemble_image(pool, root / "layouts", spec, layers) for spec in specs]
-    layer_sizes = sorted((descriptor.size for descriptor, _ in layers.values()), reverse=True)
+    layer_sizes = sorted((descriptor.size for descriptor, _diff_id in layers.values()),
+                         reverse=True)
     return Corpus(images, sum(pool.sizes.values()), layer_sizes)
 
 
@@ -381,7 +385,7 @@ def _wait_measured(command: list[str], out: Any, err: Any, env: dict[str, str] |
     timer = threading.Timer(timeout, _kill_group, (process.pid,))
     timer.start()
     try:
-        _, status, rusage = os.wait4(process.pid, 0)
+        _pid, status, rusage = os.wait4(process.pid, 0)
     finally:
         timer.cancel()
     wall = time.monotonic() - started
@@ -722,7 +726,7 @@ def skopeo_sync_noop(bench: Bench, dest: RegistryServer) -> Row:
 
 def ansible_baseline(bench: Bench) -> Row:
     """Ansible's own start-up: the built-in ping through the same wrapper and settings."""
-    completed, module, _ = bench.ansible.run(ANSIBLE_PING, {})
+    completed, module, _output = bench.ansible.run(ANSIBLE_PING, {})
     return Row("mirror no-op", ANSIBLE_PING, completed.usage, module=module,
                note="Ansible alone, for reference")
 
@@ -938,7 +942,7 @@ TABLE = [
 
 
 def table_line(cells: list[str]) -> str:
-    return " ".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, TABLE))
+    return " ".join(f"{cell:{align}{width}}" for cell, (_title, width, align) in zip(cells, TABLE))
 
 
 def summary_cells(summaries: list[Summary], item: Summary) -> list[str]:
@@ -954,8 +958,8 @@ def summary_cells(summaries: list[Summary], item: Summary) -> list[str]:
 
 
 def print_table(summaries: list[Summary]) -> None:
-    print(table_line([name for name, _, _ in TABLE]))
-    print(table_line(["-" * width for _, width, _ in TABLE]))
+    print(table_line([name for name, _width, _align in TABLE]))
+    print(table_line(["-" * width for _title, width, _align in TABLE]))
     for item in summaries:
         print(table_line(summary_cells(summaries, item)))
     for item in summaries:
@@ -1089,7 +1093,7 @@ def describe_machine(ansible: str) -> dict[str, str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--size-mib", type=int, default=FULL_MIB,
                         help=f"corpus size in MiB (default {FULL_MIB})")
     parser.add_argument("--quick", action="store_true",

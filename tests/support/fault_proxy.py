@@ -241,7 +241,7 @@ class _Exchange:
             yield chunk
 
     def drain(self) -> None:
-        for _ in self.request_chunks():
+        for _chunk in self.request_chunks():
             pass
 
     def reset_request(self) -> None:
@@ -393,7 +393,7 @@ class FaultProxy:
     # -- request handling ------------------------------------------------------------------
 
     def handle(self, handler: _Handler) -> None:
-        path, _, query = handler.path.partition("?")
+        path, _mark, query = handler.path.partition("?")
         if path == CONTROL_PATH:
             self._control(handler)
             return
@@ -555,7 +555,7 @@ class FaultProxy:
             headers.append(("Content-Length", declared))
         if exchange.action == "header":
             headers = _apply_header_rule(headers, exchange.rule.headers)
-            if not any(n.lower() == "content-length" for n, _ in headers):
+            if not any(n.lower() == "content-length" for n, _value in headers):
                 # Without a length the body ends when the connection does.
                 exchange.handler.close_connection = True
                 headers.append(("Connection", "close"))

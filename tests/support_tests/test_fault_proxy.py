@@ -218,7 +218,7 @@ def test_proxy_answers_429_with_retry_after_for_the_first_n_requests(
     proxy.arm("status", status=429, retry_after="7", path="/manifests/", first_n=2)
 
     answers = [get(proxy, "/v2/library/hello/manifests/v2",
-                   headers={"Accept": DOCKER_MANIFEST}) for _ in range(3)]
+                   headers={"Accept": DOCKER_MANIFEST}) for _attempt in range(3)]
 
     assert [answer.status_code for answer in answers] == [429, 429, 200]
     assert answers[0].headers["Retry-After"] == "7"
