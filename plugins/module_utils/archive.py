@@ -39,15 +39,16 @@ archive was touched; it is deleted. So a kill -9 at any byte leaves the previous
 
 Threads: ArchiveReader.open_blob gives each caller its own file handle, so several threads
 can stream different blobs. ArchiveWriter.add_blob holds the writer's lock while it writes one
-member, since members follow each other in the file. Workers that download in parallel should
-spool each blob to a file with spool_blob() and pass the path to add_blob(): the downloads then
-overlap and only the local copy is serial, measured at 286-324 MiB/s against 150-225 MiB/s for
-streaming downloads straight into members one after another (transport.md section 5.2).
+member. Workers that download in parallel reserve a slot instead (reserve_blob): the blob's size
+is known from its descriptor, so the writer places the member's local header at once and each
+worker writes its bytes into its own slot with pwrite, without the lock, then the CRC-32 is
+patched into the header. Every byte is written once and no worker waits for another. A slot
+given back (a failed download) leaves a gap that commit() closes by moving the later members
+down, so the archive on disk is always contiguous, as Hangar writes it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -59,7 +60,6 @@ import secrets
 import shutil
 import stat
 import struct
-import tempfile
 import threading
 import time
 import zlib
@@ -94,7 +94,6 @@ __all__ = [
     "ensure_free_space",
     "layout_member_names",
     "recover_archive",
-    "spool_blob",
 ]
 
 INDEX_NAME = "index.json"
@@ -139,11 +138,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _JOURNAL = struct.Struct("<8sQQQ")
 _JOURNAL_MAGIC = b"HGRJRNL1"
 _TEMP_SUFFIX = ".hangar-tmp"
-_SPOOL_PREFIX = ".hangar-spool-"
-_SPOOL_LOCK = "lock"
-# A spool directory with no lock file was made by a run killed before it could create one;
-# this long after, no live run is that young.
-_UNLOCKED_SPOOL_SECONDS = 60
 _DRIVE_RE = re.compile(r"[A-Za-z]:")
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, io.IOBase, Iterable[bytes]]
@@ -1024,39 +1018,6 @@ def _space_or_io_error(exc: OSError, path: str, what: str, outcome: str) -> Arch
     return ArchiveError(f"{what} failed for {path}: {exc.strerror}; {outcome}")
 
 
-def spool_blob(spool_dir: str, digest: str, size: int, source: Source,
-               trusted: bool = False) -> str:
-    """Copy a blob into a new file in ``spool_dir``, verified; return the file's path.
-
-    Lets download workers run in parallel and hand finished files to ArchiveWriter.add_blob.
-    The caller deletes the file. Nothing is left behind when verification or writing fails.
-    A ``trusted`` source verifies its own digest (and raises when it does not match), so only
-    its size is checked here.
-    """
-    hex_ = digest_hex(digest, f"blob digest {digest!r}")
-    fd, path = tempfile.mkstemp(prefix=f"{hex_[:16]}.", suffix=".blob", dir=spool_dir)
-    verifier = _Verifier(f"spool file {path}", digest, size, trusted)
-    try:
-        for chunk in _chunks(source):
-            verifier.update(chunk)
-            _spool_write(fd, chunk, verifier.count - len(chunk), path)
-        verifier.finish()
-    except BaseException:
-        _remove_quietly(path)
-        raise
-    finally:
-        os.close(fd)
-    return path
-
-
-def _spool_write(fd: int, chunk, offset: int, path: str) -> None:
-    # Only errors of the spool file are ours; the source's own errors pass through unchanged.
-    try:
-        _write_all(fd, chunk, offset)
-    except OSError as exc:
-        raise _space_or_io_error(exc, path, "spooling a blob", "nothing was kept") from exc
-
-
 def _sniff_manifest_type(raw: bytes, digest: str) -> str:
     try:
         manifest = json.loads(raw)
@@ -1121,49 +1082,51 @@ def _create_locked(path: str) -> int:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def spool_directory(archive_path: str) -> Iterator[str]:
-    """A private directory beside ``archive_path`` for blobs on their way in; removed on exit.
+def _move_bytes(fd: int, source: int, target: int, length: int) -> None:
+    """Copy ``length`` bytes from ``source`` down to ``target`` (< source) in the same file."""
+    done = 0
+    while done < length:
+        block = os.pread(fd, min(BLOCK_SIZE, length - done), source + done)
+        if not block:
+            raise OSError(errno.EIO, "archive shorter than its members")
+        _write_all(fd, block, target + done)
+        done += len(block)
 
-    Beside the archive so a spooled blob is on the same file system as the archive. The
-    directory holds a flocked lock file for its whole life, so the next save in the same
-    directory can tell a killed run's spool from a live one and remove it.
+
+class BlobSlot:
+    """Room reserved in an archive for one blob, filled by one thread with write().
+
+    Leaving the ``with`` block normally checks the size (and the digest, unless the source is
+    trusted) and makes the member part of the archive; leaving it by an exception gives the
+    room back. Nothing of a blob that failed stays in the archive.
     """
-    directory = os.path.dirname(os.path.abspath(archive_path))
-    _remove_abandoned_spools(directory)
-    path = tempfile.mkdtemp(prefix=_SPOOL_PREFIX, dir=directory)
-    fd = _create_locked(os.path.join(path, _SPOOL_LOCK))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        os.close(fd)
 
+    def __init__(self, writer: ArchiveWriter, entry: _Entry, start: int,
+                 verifier: _Verifier) -> None:
+        self.writer = writer
+        self.entry = entry
+        self.verifier = verifier
+        self.end = start + entry.size
+        self._position = start
 
-def _remove_abandoned_spools(directory: str) -> None:
-    for item in os.scandir(directory):
-        if item.name.startswith(_SPOOL_PREFIX) and item.is_dir(follow_symlinks=False):
-            if _spool_abandoned(item.path):
-                shutil.rmtree(item.path, ignore_errors=True)
+    def write(self, chunk) -> None:
+        self.verifier.update(chunk)
+        self.writer._slot_write(chunk, self._position, f"writing member {self.entry.name}")
+        self._position += len(chunk)
 
+    def __enter__(self) -> BlobSlot:
+        return self
 
-def _spool_abandoned(path: str) -> bool:
-    try:
-        fd = os.open(os.path.join(path, _SPOOL_LOCK), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self.writer._give_back(self)
+            return
         try:
-            return time.time() - os.stat(path).st_mtime > _UNLOCKED_SPOOL_SECONDS
-        except OSError:
-            return False
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+            self.verifier.finish()
+            self.writer._complete(self)
+        except BaseException:
+            self.writer._give_back(self)
+            raise
 
 
 class ArchiveWriter:
@@ -1180,8 +1143,13 @@ class ArchiveWriter:
         self._append = append
         self._touched = False
         self._lock = threading.Lock()
+        # Signalled when the last slot write in progress ends; see _slot_write.
+        self._idle = threading.Condition(self._lock)
         self._entries: list = []
         self._names: set = set()
+        self._reserved: dict = {}
+        self._writing = 0
+        self._base = 0
         self._closed = False
         self._temp = ""
         if append:
@@ -1220,6 +1188,28 @@ class ArchiveWriter:
                 return False
             self._write_member(name, size, _chunks(source), digest, trusted)
             return True
+
+    def reserve_blob(self, digest: str, size: int, trusted: bool = False) -> Optional[BlobSlot]:
+        """Room for blob ``digest`` of ``size`` bytes, for one thread to fill without the lock.
+
+        None when the blob is already stored. Use the slot as a context manager: see BlobSlot.
+        The caller makes sure one digest is not reserved twice at once (the copy engine holds
+        a lock per digest).
+        """
+        name = blob_member_name(digest)
+        with self._lock:
+            self._check_open()
+            if name in self._names:
+                return None
+            if name in self._reserved:
+                raise ArchiveError(f"archive {self.path}: blob {digest} is already being written")
+            entry = self._new_entry(name, size)
+            header = _local_header(entry)
+            self._write(header, entry.offset, f"writing member {name}")
+            self._end = entry.offset + len(header) + size
+            self._reserved[name] = entry
+        verifier = _Verifier(f"archive {self.path} member {name}", digest, size, trusted)
+        return BlobSlot(self, entry, entry.offset + len(header), verifier)
 
     def copy_blob_from(self, reader: ArchiveReader, digest: str) -> bool:
         """Store blob ``digest`` from another archive, verified on the way."""
@@ -1287,6 +1277,11 @@ class ArchiveWriter:
         put it in place (new archive) or remove the journal (append)."""
         with self._lock:
             self._check_open()
+            if self._reserved:
+                raise ArchiveError(
+                    f"archive {self.path}: {len(self._reserved)} blob(s) are still being "
+                    "written; finish or abandon every reserved slot before committing")
+            self._guarded("closing gaps between members", self._close_gaps)
             data = self.index.to_json().encode("utf-8")
             self._write_member(INDEX_NAME, len(data), [data], "")
             self._guarded("writing the central directory", self._finish_file)
@@ -1332,7 +1327,7 @@ class ArchiveWriter:
         try:
             _apply_journal(self._fd, self.path)
             reader = ArchiveReader(self.path, _recover=False)
-            self._end = _tail_start(reader)
+            self._end = self._base = _tail_start(reader)
             _write_journal(self._fd, self.path, self._end)
         except OSError as exc:
             raise _space_or_io_error(
@@ -1365,13 +1360,16 @@ class ArchiveWriter:
     def _has_layout(self, digest: str) -> bool:
         return all(name in self._names for name in layout_member_names(digest))
 
-    def _write_member(self, name: str, size: int, chunks: Iterable[bytes], digest: str,
-                      trusted: bool = False) -> None:
+    def _new_entry(self, name: str, size: int) -> _Entry:
         dos_time, dos_date = _dos_timestamp()
-        entry = _Entry(
+        return _Entry(
             name=name, raw_name=name.encode("utf-8"), offset=self._end, size=size,
             file_size=size, dos_time=dos_time, dos_date=dos_date,
         )
+
+    def _write_member(self, name: str, size: int, chunks: Iterable[bytes], digest: str,
+                      trusted: bool = False) -> None:
+        entry = self._new_entry(name, size)
         header = _local_header(entry)
         verifier = _Verifier(f"archive {self.path} member {name}", digest, size, trusted)
         try:
@@ -1391,6 +1389,56 @@ class ArchiveWriter:
 
         self._entries.append(entry)
         self._names.add(name)
+        self._end = position
+
+    # -- slots --
+
+    def _slot_write(self, data, offset: int, what: str) -> None:
+        """pwrite for a slot, outside the lock; _discard waits for writes in progress, so
+        none lands after the file is closed or an append is rolled back."""
+        with self._lock:
+            self._check_open()
+            self._writing += 1
+            self._touched = True
+        try:
+            _write_all(self._fd, data, offset)
+        except OSError as exc:
+            raise _space_or_io_error(exc, self.path, what, "nothing was kept") from exc
+        finally:
+            with self._lock:
+                self._writing -= 1
+                if not self._writing:
+                    self._idle.notify_all()
+
+    def _complete(self, slot: BlobSlot) -> None:
+        entry = slot.entry
+        with self._lock:
+            self._check_open()
+            entry.crc = slot.verifier.crc
+            self._write(struct.pack("<I", entry.crc), entry.offset + _CRC_OFFSET,
+                        f"writing member {entry.name}")
+            del self._reserved[entry.name]
+            self._entries.append(entry)
+            self._names.add(entry.name)
+
+    def _give_back(self, slot: BlobSlot) -> None:
+        entry = slot.entry
+        with self._lock:
+            self._reserved.pop(entry.name, None)
+            if slot.end == self._end:
+                self._end = entry.offset
+
+    def _close_gaps(self) -> None:
+        """Move members down over the room of slots given back, so no gap stays in the file."""
+        position = self._base
+        for entry in sorted(self._entries, key=lambda item: item.offset):
+            if entry.offset < self._base:
+                continue
+            length = len(_local_header(entry)) + entry.size
+            if entry.offset > position:
+                _move_bytes(self._fd, entry.offset, position, length)
+                entry.offset = position
+            position += length
         self._end = position
 
     def _write(self, data, offset: int, what: str) -> None:
@@ -1444,6 +1492,8 @@ class ArchiveWriter:
         if self._closed:
             return
         self._closed = True
+        while self._writing:
+            self._idle.wait()
         try:
             if self._append and not self._touched:
                 # Nothing was written: rewriting the same tail would still change the mtime.

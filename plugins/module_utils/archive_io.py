@@ -11,7 +11,6 @@ and the destination tag keeps the source digest.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -19,7 +18,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils import media_types a
 from ansible_collections.airgap.hangar.plugins.module_utils.archive import (
     ArchiveReader,
     ArchiveWriter,
-    spool_blob,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_index import (
     ArchiveMissingBlobError,
@@ -136,10 +134,9 @@ class ArchiveTarget:
 
     accepts_signatures = False
 
-    def __init__(self, writer: Optional[ArchiveWriter], spool_dir: str, existing: Any) -> None:
+    def __init__(self, writer: Optional[ArchiveWriter], existing: Any) -> None:
         """``existing`` has the ``images`` an image counts as present in (reader or writer)."""
         self.writer = writer
-        self.spool_dir = spool_dir
         self.existing = existing
         self.entries: List[ImageEntry] = []
         self._lock = threading.Lock()
@@ -173,15 +170,16 @@ class ArchiveTarget:
 
     def put_blob(self, ref: Reference, digest: str, size: int,
                  opener: Callable[[int], Iterable]) -> None:
-        """Download into a spool file in parallel with other workers, then append it.
+        """Stream the download into the blob's own slot of the archive, beside other workers.
 
-        The download verifies the digest as it streams, so the spool file is trusted.
+        The download verifies the digest as it streams, so the slot need not hash it again.
         """
-        path = spool_blob(self.spool_dir, digest, size, opener(0), trusted=True)
-        try:
-            self.writer.add_blob(digest, size, path, trusted=True)
-        finally:
-            os.unlink(path)
+        slot = self.writer.reserve_blob(digest, size, trusted=True)
+        if slot is None:
+            return
+        with slot:
+            for chunk in opener(0):
+                slot.write(chunk)
 
     def put_child(self, ref: Reference, manifest: Manifest, tags: List[str]) -> None:
         self.writer.add_platform_manifest(manifest.digest, manifest.raw, manifest.media_type)

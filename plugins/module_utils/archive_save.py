@@ -18,7 +18,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils.archive import (
     ArchiveReader,
     ArchiveWriter,
     ensure_free_space,
-    spool_directory,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_index import ImageEntry
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_io import (
@@ -92,7 +91,7 @@ class SaveJob:
 
     def _predict(self, source: Any, options: CopyOptions, tasks: List[CopyTask],
                  previous: Any) -> List[ImageResult]:
-        target = ArchiveTarget(None, "", previous)
+        target = ArchiveTarget(None, previous)
         results = CopyEngine(source, target, options).run(tasks)
         self._account(results, previous, [])
         return results
@@ -101,14 +100,9 @@ class SaveJob:
               previous: Any) -> List[ImageResult]:
         appending = self.append and not isinstance(previous, _NoArchive)
         writer = ArchiveWriter(self.dest, append=appending)
-        with spool_directory(self.dest) as spool:
-            return self._save_with(writer, spool, source, options, tasks, previous)
-
-    def _save_with(self, writer: ArchiveWriter, spool: str, source: Any, options: CopyOptions,
-                   tasks: List[CopyTask], previous: Any) -> List[ImageResult]:
         try:
             existing = writer if self.append else previous
-            target = ArchiveTarget(writer, spool, existing)
+            target = ArchiveTarget(writer, existing)
             engine = CopyEngine(source, target, options)
             results = engine.run(tasks, before_transfer=lambda items: self._check_space(
                 items, writer, previous))

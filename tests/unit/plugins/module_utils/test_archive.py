@@ -36,7 +36,6 @@ from ansible_collections.airgap.hangar.plugins.module_utils.archive import (
     ensure_free_space,
     layout_member_names,
     recover_archive,
-    spool_blob,
 )
 from ansible_collections.airgap.hangar.plugins.module_utils.archive_index import (
     SOURCE_INDEX_KEY,
@@ -719,19 +718,18 @@ def test_writer_stores_source_index_blob_and_key(tmp_path):
     assert reader.read_blob(source_index.digest) == top
 
 
-def test_writer_parallel_spooled_blobs_are_all_stored(tmp_path):
+def fill_slot(writer, blob, chunk=65_536, digest=None):
+    with writer.reserve_blob(digest or digest_of(blob), len(blob)) as slot:
+        for start in range(0, len(blob), chunk):
+            slot.write(blob[start:start + chunk])
+
+
+def test_writer_parallel_slots_are_all_stored_and_pass_unzip(tmp_path):
     path = tmp_path / "saved.zip"
-    spool_dir = tmp_path / "spool"
-    spool_dir.mkdir()
     blobs = [os.urandom(200_000 + n) for n in range(8)]
 
-    def worker(writer, blob):
-        spooled = spool_blob(str(spool_dir), digest_of(blob), len(blob), iter([blob]))
-        writer.add_blob(digest_of(blob), len(blob), spooled)
-        os.unlink(spooled)
-
     with ArchiveWriter(path) as writer:
-        threads = [threading.Thread(target=worker, args=(writer, blob)) for blob in blobs]
+        threads = [threading.Thread(target=fill_slot, args=(writer, blob)) for blob in blobs]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -740,29 +738,75 @@ def test_writer_parallel_spooled_blobs_are_all_stored(tmp_path):
     reader = ArchiveReader(path)
 
     assert all(reader.read_blob(digest_of(blob)) == blob for blob in blobs)
-    assert os.listdir(spool_dir) == []
+    assert subprocess.run(["unzip", "-tq", str(path)], capture_output=True).returncode == 0
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
 
 
-def test_spool_blob_removes_file_when_content_mismatches(tmp_path):
-    data = os.urandom(1000)
+def test_writer_reserve_of_a_stored_blob_gives_none(tmp_path):
+    blob = os.urandom(1000)
 
-    with pytest.raises(ArchiveDigestError, match="spool file"):
-        spool_blob(str(tmp_path), digest_of(data), len(data), data[:-1] + b"x")
+    with ArchiveWriter(tmp_path / "saved.zip") as writer:
+        fill_slot(writer, blob)
 
-    assert os.listdir(tmp_path) == []
+        assert writer.reserve_blob(digest_of(blob), len(blob)) is None
 
 
-def test_spool_blob_passes_source_errors_through_and_removes_file(tmp_path):
-    data = os.urandom(1000)
+def test_writer_closes_the_gap_of_a_failed_slot(tmp_path):
+    path = tmp_path / "saved.zip"
+    first, failing, last = (os.urandom(300_000 + n) for n in range(3))
 
-    def broken_download():
-        yield data[:500]
-        raise ConnectionResetError("registry closed the connection")
+    with ArchiveWriter(path) as writer:
+        fill_slot(writer, first)
+        broken = writer.reserve_blob(digest_of(failing), len(failing))
+        fill_slot(writer, last)
+        with pytest.raises(ConnectionResetError):
+            with broken:
+                broken.write(failing[:1000])
+                raise ConnectionResetError("registry closed the connection")
+        writer.commit()
+    reader = ArchiveReader(path)
 
-    with pytest.raises(ConnectionResetError):
-        spool_blob(str(tmp_path), digest_of(data), len(data), broken_download())
+    assert reader.read_blob(digest_of(first)) == first
+    assert reader.read_blob(digest_of(last)) == last
+    assert not reader.has_blob(digest_of(failing))
+    # Without the failed blob's room: the members and the central directory follow each other.
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        stored = sum(len(info.FileHeader()) + info.file_size for info in archive.infolist())
+        assert os.path.getsize(path) < stored + 2000
 
-    assert os.listdir(tmp_path) == []
+
+def test_writer_slot_rejects_wrong_content_and_keeps_nothing(tmp_path):
+    path = tmp_path / "saved.zip"
+    blob = os.urandom(10_000)
+
+    with ArchiveWriter(path) as writer:
+        with pytest.raises(ArchiveDigestError, match="content with digest"):
+            fill_slot(writer, blob[:-1] + b"x", digest=digest_of(blob))
+        writer.commit()
+
+    assert not ArchiveReader(path).has_blob(digest_of(blob))
+
+
+def test_writer_slot_stops_before_writing_past_its_size(tmp_path):
+    blob = os.urandom(10_000)
+
+    with ArchiveWriter(tmp_path / "saved.zip") as writer:
+        with pytest.raises(ArchiveDigestError, match="more than the 10000 bytes"):
+            with writer.reserve_blob(digest_of(blob), len(blob)) as slot:
+                slot.write(blob + b"tail")
+
+
+def test_writer_commit_refuses_while_a_slot_is_open(tmp_path):
+    blob = os.urandom(1000)
+
+    with ArchiveWriter(tmp_path / "saved.zip") as writer:
+        slot = writer.reserve_blob(digest_of(blob), len(blob))
+
+        with pytest.raises(ArchiveError, match="1 blob\\(s\\) are still being written"):
+            writer.commit()
+        slot.write(blob)
 
 
 def test_ensure_free_space_raises_when_file_system_is_short(tmp_path):
@@ -801,11 +845,13 @@ def test_writer_out_of_space_raises_space_error_and_leaves_no_file(tiny_file_sys
     assert os.listdir(tiny_file_system) == []
 
 
-def test_spool_blob_out_of_space_raises_space_error_and_removes_file(tiny_file_system):
+def test_slot_out_of_space_raises_space_error_and_leaves_no_file(tiny_file_system):
+    path = tiny_file_system / "saved.zip"
     data = os.urandom(2 * MiB)
 
-    with pytest.raises(ArchiveSpaceError, match="no space left .* while spooling a blob"):
-        spool_blob(str(tiny_file_system), digest_of(data), len(data), data)
+    with ArchiveWriter(path) as writer:
+        with pytest.raises(ArchiveSpaceError, match=f"no space left .* {path} while writing"):
+            fill_slot(writer, data, chunk=MiB)
 
     assert os.listdir(tiny_file_system) == []
 
