@@ -777,6 +777,27 @@ def test_writer_closes_the_gap_of_a_failed_slot(tmp_path):
         assert os.path.getsize(path) < stored + 2000
 
 
+def test_append_closes_the_gap_of_a_failed_slot_and_keeps_old_members(two_images):
+    path, blobs = two_images
+    failing, kept = os.urandom(100_000), os.urandom(120_000)
+
+    with ArchiveWriter(path, append=True) as writer:
+        broken = writer.reserve_blob(digest_of(failing), len(failing))
+        fill_slot(writer, kept)
+        with pytest.raises(ConnectionResetError):
+            with broken:
+                raise ConnectionResetError("registry closed the connection")
+        writer.commit()
+    after = ArchiveReader(path)
+
+    assert after.read_blob(digest_of(kept)) == kept
+    assert not after.has_blob(digest_of(failing))
+    for digest, data in blobs.items():
+        assert after.read_blob(digest) == data
+    assert "No errors detected" in unzip_test(path)
+    assert os.path.getsize(path) < 100_000 + sum(map(len, blobs.values())) + len(kept)
+
+
 def test_writer_slot_rejects_wrong_content_and_keeps_nothing(tmp_path):
     path = tmp_path / "saved.zip"
     blob = os.urandom(10_000)
