@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Demo: start a local registry holding sample images, then inspect one of them with the
-# airgap.hangar.hangar_inspect module. Needs nothing but this checkout on Debian or Ubuntu;
-# scripts/setup.sh installs the rest. The registry stops when the demo ends.
+# Demo: the air-gap workflow end to end on this machine. Two registries start on the loopback
+# interface, "connected" with sample multi-arch images and "airgap" empty. playbooks/demo.yml
+# exports the images from the first with the role airgap.hangar.airgap_export, carries the
+# parts across and imports them into the second with airgap.hangar.airgap_import. Needs nothing
+# but this checkout on Debian or Ubuntu: scripts/setup.sh installs the rest, and from then on
+# the demo runs offline. The registries stop when the demo ends; the files it wrote stay.
 #
-#   HANGAR_DEMO_IMAGE   repository:tag to inspect (default library/alpine:3.20, a multi-arch
-#                       Docker manifest list among the sample images)
+#   HANGAR_DEMO_DIR   folder for the transfer files and reports (default: a new one in /tmp)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DEMO_IMAGE="${HANGAR_DEMO_IMAGE:-library/alpine:3.20}"
-DEMO_NAME="demo"
-DEMO_STATE="$(mktemp -d "${TMPDIR:-/tmp}/hangar-demo.XXXXXX")"
+DEMO_STATE="$(mktemp -d "${TMPDIR:-/tmp}/hangar-demo-registries.XXXXXX")"
+DEMO_DIR="${HANGAR_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/hangar-demo.XXXXXX")}"
 
 
 # The test-support CLI runs from the collection root and imports the collection, so the
@@ -22,15 +23,9 @@ support_cli() {
 }
 
 
-stop_registry() {
+stop_registries() {
     support_cli stop --state-dir "$DEMO_STATE" >/dev/null 2>&1 || true
     rm -rf "$DEMO_STATE"
-}
-
-
-registry_url() {
-    python -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"])' \
-        "$DEMO_STATE/$DEMO_NAME.json"
 }
 
 
@@ -39,22 +34,26 @@ main() {
     bash "$HANGAR_REPO/scripts/layout.sh"
     activate_venv
 
-    trap stop_registry EXIT
-    log "starting a plain-HTTP registry on the loopback interface"
-    support_cli start --mode plain --state-dir "$DEMO_STATE" --name "$DEMO_NAME"
+    trap stop_registries EXIT
+    log "starting two plain-HTTP registries on the loopback interface: connected and airgap"
+    support_cli start --mode plain --state-dir "$DEMO_STATE" --name connected
+    support_cli start --mode plain --state-dir "$DEMO_STATE" --name airgap
 
-    log "pushing the sample images"
-    support_cli seed --state-dir "$DEMO_STATE" --name "$DEMO_NAME" >/dev/null
+    log "pushing the sample images into the connected registry"
+    support_cli seed --state-dir "$DEMO_STATE" --name connected >/dev/null
 
-    local image
-    image="$(registry_url)/$DEMO_IMAGE"
-    log "ansible localhost -m airgap.hangar.hangar_inspect -a image=$image"
-
-    # The module runs with the virtualenv's Python, which has requests.
+    # Each started registry wrote its Ansible variables (connected_registry, ...) into a file.
+    log "ansible-playbook playbooks/demo.yml"
+    mkdir -p "$DEMO_DIR"
     ANSIBLE_COLLECTIONS_PATH="$HANGAR_BUILD" ANSIBLE_LOCALHOST_WARNING=false \
         ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
-        ansible localhost -m airgap.hangar.hangar_inspect -a "image=$image" \
+        ansible-playbook "$HANGAR_REPO/playbooks/demo.yml" \
+        -e "@$DEMO_STATE/connected.yml" -e "@$DEMO_STATE/connected-images.yml" \
+        -e "@$DEMO_STATE/airgap.yml" -e "demo_dir=$DEMO_DIR" \
         -e "ansible_python_interpreter=$HANGAR_VENV/bin/python"
+
+    log "export: $DEMO_DIR/transfer/manifest.json and report.html"
+    log "import: $DEMO_DIR/airgap/import-report.json and import-report.html"
 }
 
 

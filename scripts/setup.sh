@@ -3,9 +3,10 @@
 # each step checks first and says whether it did anything.
 #
 #   1. Debian packages: docker-registry, skopeo and unzip for the tests, Go to read archives
-#      as Hangar does, rsync for
-#      scripts/layout.sh, and ShellCheck, without which ansible-test sanity skips its shell
-#      script test.
+#      as Hangar does, rsync for scripts/layout.sh, ShellCheck, without which ansible-test
+#      sanity skips its shell script test, and Chromium to render the roles' HTML reports
+#      where the distribution packages it (Debian does; Ubuntu has only a snap wrapper, and
+#      the tests skip the render there).
 #   2. A virtualenv at $HANGAR_VENV (default .venv) with tests/requirements.txt, reinstalled only
 #      when that file changes.
 #   3. The pip bootstrap that ansible-test needs where only PyPI is reachable.
@@ -15,30 +16,51 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEBIAN_PACKAGES=(docker-registry skopeo rsync shellcheck unzip golang-go)
+OPTIONAL_PACKAGES=(chromium)
 REQUIREMENTS="$HANGAR_REPO/tests/requirements.txt"
 STAMP="$HANGAR_VENV/.requirements.sha256"
 
 
 install_debian_packages() {
-    local missing=() package
+    local missing=() optional=() package
 
     for package in "${DEBIAN_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
-            || missing+=("$package")
+        is_installed "$package" || missing+=("$package")
+    done
+    for package in "${OPTIONAL_PACKAGES[@]}"; do
+        is_installed "$package" || optional+=("$package")
     done
 
-    if [ "${#missing[@]}" -eq 0 ]; then
-        log "Debian packages present: ${DEBIAN_PACKAGES[*]}"
+    if [ "${#missing[@]}" -eq 0 ] && [ "${#optional[@]}" -eq 0 ]; then
+        log "Debian packages present: ${DEBIAN_PACKAGES[*]} ${OPTIONAL_PACKAGES[*]}"
         return
     fi
 
     command -v apt-get >/dev/null 2>&1 \
-        || die "apt-get not found; install ${missing[*]} with your package manager."
+        || die "apt-get not found; install ${missing[*]} ${optional[*]} with your package manager."
+
+    # Refresh the package lists only when something required is missing, so a machine without
+    # an optional package does not update them on every run.
+    if [ "${#missing[@]}" -gt 0 ]; then
+        as_root apt-get update -qq
+    fi
+    for package in "${optional[@]}"; do
+        if apt-cache show "$package" >/dev/null 2>&1; then
+            missing+=("$package")
+        else
+            log "optional package $package is not packaged here; its tests are skipped"
+        fi
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
 
     log "installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
 
