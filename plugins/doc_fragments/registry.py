@@ -57,6 +57,19 @@ options:
       - When not set, O(validate_certs) applies.
     type: bool
     aliases: [src_tls_verify]
+  policy_path:
+    description:
+      - A containers signature policy (C(policy.json), see containers-policy.json(5)) that each
+        image read from a registry must satisfy before anything of it is copied; an image it
+        refuses fails with the reason, and the other images go on.
+      - Supported requirements are C(insecureAcceptAnything), C(reject) and C(sigstoreSigned)
+        with cosign public keys (C(keyPath), C(keyPaths), C(keyData), C(keyDatas)); an image
+        under a scope that asks for GPG C(signedBy), keyless C(fulcio) or C(pki) fails with a
+        message saying so.
+      - When not set, no policy is read and every image is accepted, like Hangar's
+        C(--insecure-policy). Hangar instead reads C(/etc/containers/policy.json) and fails
+        when there is none.
+    type: path
 """
 
     DESTINATION = r"""

@@ -22,6 +22,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.copy_engine import (
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.platform import PlatformFilter
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import split_scheme
+from ansible_collections.airgap.hangar.plugins.module_utils.signature_policy import SignaturePolicy
 
 MAX_JOBS = 20
 
@@ -68,6 +69,7 @@ def copy_options(params: Dict[str, Any], check_mode: bool) -> CopyOptions:
         overwrite=params.get("overwrite") or False,
         platform_tags=params.get("platform_tags") or False,
         remove_signatures=params.get("remove_signatures") or False,
+        policy=SignaturePolicy.load(params["policy_path"]) if params.get("policy_path") else None,
         check_mode=check_mode,
         image_timeout=params["image_timeout"],
         jobs=jobs,

@@ -109,6 +109,8 @@ class CopyOptions:
     overwrite: bool = False
     platform_tags: bool = False
     remove_signatures: bool = False
+    # A SignaturePolicy (signature_policy.py): check(source, ref, digest) raises to refuse.
+    policy: Optional[Any] = None
     check_mode: bool = False
     image_timeout: float = 600.0
     jobs: int = 4
@@ -342,6 +344,8 @@ class CopyEngine:
             raise CopyError(
                 f"{task.source} is a sigstore signature, not an image; copy the signed image "
                 "instead (its signatures are copied with it unless remove_signatures is true)")
+        if self.options.policy is not None:
+            self.options.policy.check(self.source, task.source, top.digest)
         if top.is_index:
             return self._plan_index(task, top)
         return self._plan_single(task, top)

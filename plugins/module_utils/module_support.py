@@ -70,7 +70,9 @@ def registry_options() -> Dict[str, Any]:
 
 
 def source_options() -> Dict[str, Any]:
-    return _side_options("src_", "HANGAR_SRC_")
+    spec = _side_options("src_", "HANGAR_SRC_")
+    spec["policy_path"] = dict(type="path")
+    return spec
 
 
 def destination_options() -> Dict[str, Any]:

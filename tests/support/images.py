@@ -33,7 +33,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Callable, Protocol
 
 from ansible_collections.airgap.hangar.plugins.module_utils import media_types as mt
 
@@ -391,9 +391,14 @@ def signature_tag(digest: str) -> str:
 
 
 def build_signature(
-    layout_dir: Path, name: str, subject_digest: str, docker_reference: str
+    layout_dir: Path, name: str, subject_digest: str, docker_reference: str,
+    sign: Callable[[bytes], bytes] | None = None,
 ) -> BuiltImage:
-    """Write a cosign-style signature manifest for *subject_digest* (not a real signature)."""
+    """Write a cosign signature manifest for *subject_digest*.
+
+    *sign* turns the payload into signature bytes (a cosign private key's signature); without
+    it the signature is shaped like one but signed by nobody.
+    """
     layout = _Layout(Path(layout_dir) / name)
     builder = _Builder(layout, "oci", f"{name}/{subject_digest}", 1)
     payload = {
@@ -406,9 +411,9 @@ def build_signature(
     }
     payload_raw = encode_json(payload)
     layer = builder.blob(layout.put(payload_raw, COSIGN_SIMPLESIGNING))
-    # Shaped like a signature, signed by nobody: tests copy it, they never verify it.
-    fake_signature = base64.b64encode(hashlib.sha256(payload_raw).digest()).decode()
-    layers = [layer.to_json(annotations={COSIGN_SIGNATURE_KEY: fake_signature})]
+    raw_signature = sign(payload_raw) if sign else hashlib.sha256(payload_raw).digest()
+    encoded = base64.b64encode(raw_signature).decode()
+    layers = [layer.to_json(annotations={COSIGN_SIGNATURE_KEY: encoded})]
     config_raw = encode_json(_config_document({"architecture": "", "os": ""}, [layer.digest], name))
     config = builder.blob(layout.put(config_raw, mt.OCI_CONFIG))
     top = builder.manifest(_manifest_document(mt.OCI_MANIFEST, config, layers), mt.OCI_MANIFEST)
