@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 from urllib.parse import urljoin, urlencode
 
 from ansible_collections.airgap.hangar.plugins.module_utils import media_types as mt
@@ -25,7 +25,10 @@ from ansible_collections.airgap.hangar.plugins.module_utils.auth import (
     parse_challenge,
     repository_scope,
 )
-from ansible_collections.airgap.hangar.plugins.module_utils.credentials import CredentialStore
+from ansible_collections.airgap.hangar.plugins.module_utils.credentials import (
+    Credentials,
+    CredentialStore,
+)
 from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.reference import validate_digest
 from ansible_collections.airgap.hangar.plugins.module_utils.tls import CaBundles
@@ -261,6 +264,10 @@ class RegistryClient:
         self.credential_store = credentials or CredentialStore()
         self._sink = secret_sink
         self._auth: Optional[Authenticator] = None
+        # Auth files may hold credentials per namespace (host/project); one Authenticator per
+        # set of credentials, found once per repository.
+        self._repository_auth: Dict[str, Authenticator] = {}
+        self._auth_lock = threading.Lock()
         self._base_url = ""
         self._detect_lock = threading.Lock()
 
@@ -282,6 +289,26 @@ class RegistryClient:
             credentials = self.credential_store.lookup(self.registry)
             self._auth = Authenticator(self.registry, self.http, credentials, self._sink)
         return self._auth
+
+    def auth_for(self, repository: str) -> Authenticator:
+        """The authenticator with the most specific credentials for ``repository``."""
+        with self._auth_lock:
+            found = self._repository_auth.get(repository)
+            if found is None:
+                found = self._new_auth_for(repository)
+                self._repository_auth[repository] = found
+        # The registry's challenge is learnt once, by the host-wide authenticator.
+        found.challenge = self.auth.challenge
+        return found
+
+    def _new_auth_for(self, repository: str) -> Authenticator:
+        credentials = self.credential_store.lookup(self.registry, repository)
+        if credentials == self.auth.credentials:
+            return self.auth
+        for known in self._repository_auth.values():
+            if known.credentials == credentials:
+                return known
+        return Authenticator(self.registry, self.http, credentials, self._sink)
 
     def _detect_scheme(self) -> str:
         """HTTPS unless told http://; fall back to HTTP only when TLS checks are off."""
@@ -328,32 +355,35 @@ class RegistryClient:
         scopes = merge_scopes(scopes, frozenset(extra_scopes))
         target = url or self.base_url + path
         can_resend = data is None or isinstance(data, bytes)
+        self.base_url  # pylint: disable=pointless-statement  # the ping sets the challenge
+        auth = self.auth_for(repository)
         for attempt in range(2):
-            response = self._send(method, target, scopes, headers, data, stream, replayable)
+            response = self._send(auth, method, target, scopes, headers, data, stream,
+                                  replayable)
             if response.status_code != 401 or attempt or not can_resend:
                 return response
-            scopes = self._reauthorize(response, scopes)
+            scopes = self._reauthorize(auth, response, scopes)
             response.close()
         return response
 
-    def _send(self, method: str, url: str, scopes: Scopes, headers: Optional[dict], data: Any,
-              stream: bool, replayable: Optional[bool]) -> Any:
+    def _send(self, auth: Authenticator, method: str, url: str, scopes: Scopes,
+              headers: Optional[dict], data: Any, stream: bool,
+              replayable: Optional[bool]) -> Any:
         headers = dict(headers or {})
-        self.base_url  # pylint: disable=pointless-statement  # the ping sets the challenge
-        authorization = self.auth.header(scopes)
+        authorization = auth.header(scopes)
         if authorization:
             headers["Authorization"] = authorization
         return self.http.request(method, url, headers=headers, data=data, stream=stream,
                                  replayable=replayable)
 
-    def _reauthorize(self, response: Any, scopes: Scopes) -> Scopes:
+    def _reauthorize(self, auth: Authenticator, response: Any, scopes: Scopes) -> Scopes:
         """Learn from a 401: a new challenge, wider scopes, or an expired token."""
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        self.auth.forget(scopes)
+        auth.forget(scopes)
         if challenge is None:
             return scopes
         if self.auth.challenge is None or challenge.scheme != self.auth.challenge.scheme:
-            self.auth.challenge = challenge
+            self.auth.challenge = auth.challenge = challenge
         if challenge.error == "insufficient_scope" and challenge.scopes:
             return merge_scopes(scopes, challenge.scopes)
         return scopes
@@ -371,7 +401,7 @@ class RegistryClient:
         if status == 403 or code == "DENIED":
             return AccessDenied(
                 f"{operation} {where}: access denied ({message or 'forbidden'}); the credentials "
-                f"from {self.auth.credentials.source} are not allowed to do this",
+                f"from {self._credentials_of(target).source} are not allowed to do this",
                 registry=self.registry, status=status, code=code)
         detail = f"{code}: {message}" if code else (message or response.reason or "")
         if status == 429:
@@ -388,7 +418,7 @@ class RegistryClient:
         if project:
             return (f"{operation} {where}: project {project} not found on {self.registry}. "
                     "Create it first (create_projects: true does that on Harbor)")
-        credentials = self.auth.credentials
+        credentials = self._credentials_of(where[len(self.registry) + 1:])
         if credentials.anonymous:
             return (f"{operation} {where}: authentication required by {self.registry}; tried "
                     f"no credentials (searched {self.credential_store.describe_sources()}). "
@@ -396,6 +426,12 @@ class RegistryClient:
                     "with an entry for this registry")
         return (f"{operation} {where}: authentication required by {self.registry}; tried "
                 f"{credentials.source}, which it refused; check the user name and password")
+
+    def _credentials_of(self, target: str) -> Credentials:
+        """The credentials used for ``target`` (repository[:tag|@digest])."""
+        repository = target.split("@", maxsplit=1)[0]
+        head, slash, last = repository.rpartition("/")
+        return self.auth_for(head + slash + last.split(":", maxsplit=1)[0]).credentials
 
     # -- manifests ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from ansible_collections.airgap.hangar.plugins.module_utils.credentials import (
     CredentialsError,
     CredentialStore,
 )
+from ansible_collections.airgap.hangar.plugins.module_utils.errors import HangarError
 from ansible_collections.airgap.hangar.plugins.module_utils.registry import (
     AuthenticationRequired,
     ManifestUnknown,
@@ -301,6 +303,28 @@ def test_client_reads_credentials_from_auth_file(registry_basic, seed, tmp_path)
     client = make_client(registry_basic, auth_file=str(auth_file), sink=secrets.add)
     assert client.get_manifest("library/hello", "v2").digest == images["library/hello:v2"]["digest"]
     assert registry_basic.password in secrets
+
+
+@pytest.mark.parametrize("fixture", ["registry_basic", "registry_token"])
+def test_client_uses_the_auth_file_entry_of_the_repository_namespace(fixture, request, seed,
+                                                                      tmp_path):
+    """Per-project robot accounts: host/project entries win over the host entry."""
+    registry = request.getfixturevalue(fixture)
+    images = seed(registry)
+    good = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    wrong = base64.b64encode(f"{registry.username}:wrong-password".encode()).decode()
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps({"auths": {registry.host: {"auth": wrong},
+                                               f"{registry.host}/library": {"auth": good}}}))
+    client = make_client(registry, auth_file=str(auth_file))
+
+    assert client.get_manifest("library/hello", "v2").digest == \
+        images["library/hello:v2"]["digest"]
+    # Basic: the registry refuses the host entry; token: its token service does.
+    refused = {"registry_basic": f"tried auth file {auth_file}, which it refused",
+               "registry_token": f"refused the credentials from auth file {auth_file}"}
+    with pytest.raises(HangarError, match=re.escape(refused[fixture])):
+        client.get_manifest("other/hello", "v2")
 
 
 def test_client_reads_credentials_from_docker_config_and_helper(
