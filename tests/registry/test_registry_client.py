@@ -306,8 +306,8 @@ def test_client_reads_credentials_from_auth_file(registry_basic, seed, tmp_path)
 
 
 @pytest.mark.parametrize("fixture", ["registry_basic", "registry_token"])
-def test_client_uses_the_auth_file_entry_of_the_repository_namespace(fixture, request, seed,
-                                                                      tmp_path):
+def test_client_uses_the_auth_file_entry_of_the_repository_namespace(
+        fixture, request, seed, tmp_path):
     """Per-project robot accounts: host/project entries win over the host entry."""
     registry = request.getfixturevalue(fixture)
     images = seed(registry)

@@ -1102,8 +1102,10 @@ class HarborHandler(BaseHTTPRequestHandler):
         try:
             self.send_upstream_request(upstream)
             reply = upstream.getresponse()
-            self.relay_response(reply)
+            # Recorded before the client has its answer, so a test that reads the state right
+            # after a push sees it.
             self.track_push(reply.status)
+            self.relay_response(reply)
         finally:
             upstream.close()
 
