@@ -182,7 +182,8 @@ def test_client_trusts_ca_from_certs_d_directory(registry_tls, seed, tmp_path):
     host_dir.mkdir()
     (host_dir / "ca.crt").write_bytes(Path(registry_tls.ca_path).read_bytes())
     client = make_client(registry_tls, ca=False, certs_dir=tmp_path)
-    assert client.get_manifest("library/hello", "oci").digest == images["library/hello:oci"]["digest"]
+    assert client.get_manifest("library/hello", "oci").digest == \
+        images["library/hello:oci"]["digest"]
 
 
 def test_client_without_verification_accepts_unknown_ca(registry_tls, seed):

@@ -115,6 +115,28 @@ EOF
 }
 
 
+# Run ansible-playbook with the caller's COMMON arguments array and then "$@", and check the
+# recap: "none" wants changed=0 on every host, "some" at least one change.
+registries_expect_changes() {
+    local want="$1" log changed
+    shift
+    log="$(mktemp "$REGISTRIES_STATE_DIR/playbook.XXXXXX")"
+
+    ansible-playbook "${COMMON[@]}" "$@" | tee "$log"
+    changed="$(awk '/ changed=[0-9]+/ { for (i = 1; i <= NF; i++) if ($i ~ /^changed=/) {
+        split($i, kv, "="); sum += kv[2] } } END { print sum + 0 }' "$log")"
+
+    if [ "$want" = none ] && [ "$changed" -ne 0 ]; then
+        echo "expected no change, the recap counts $changed: $*" >&2
+        return 1
+    fi
+    if [ "$want" = some ] && [ "$changed" -eq 0 ]; then
+        echo "expected changes, the recap counts none: $*" >&2
+        return 1
+    fi
+}
+
+
 registries_stop() {
     local status=$?
 
